@@ -1,0 +1,538 @@
+"""The engine: a customer's state and an event (or a clock) in, decisions out.
+
+The precise meaning of every rule is DESIGN.md's, in short: events are applied
+in (event time, event id) order; conditions on history are edge-triggered;
+``no_purchase`` timers fire in event time; a linked return that refunds a
+purchase in full stops it counting from the return on. Callers keep that order
+(see ``tillsight.core.runner``); ``apply`` refuses an event that sorts before
+what the state has already seen, because only a rebuild can place it.
+
+``apply`` and ``fire_timers`` change the state they are given in place and
+return the decisions; nothing here reads a clock or does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
+
+from tillsight.core.decisions import Decision, Kind
+from tillsight.core.events import Event, EventType
+from tillsight.core.programme import (
+    Action,
+    Conditions,
+    Programme,
+    Rounding,
+    Rule,
+    TierBasis,
+    Trigger,
+    Window,
+)
+from tillsight.core.state import (
+    TIMER_SUFFIX,
+    CustomerState,
+    PurchaseRecord,
+    ReturnRecord,
+    Timer,
+)
+from tillsight.core.timeconv import (
+    DAY_US,
+    instant_us,
+    local_to_instant_us,
+    local_us,
+)
+
+_ROUNDING = {
+    Rounding.DOWN: ROUND_FLOOR,
+    Rounding.HALF_UP: ROUND_HALF_UP,
+    Rounding.UP: ROUND_CEILING,
+}
+
+
+class OutOfOrderError(ValueError):
+    """An event sorts before what the state has already applied."""
+
+
+@dataclass(slots=True)
+class _Now:
+    """The event being applied, with its times worked out once."""
+
+    event: Event
+    at_us: int
+    local_us: int
+    stage_before: str | None
+    decisions: list[Decision] = field(default_factory=list)
+
+
+class Engine:
+    """Applies one programme to customer states."""
+
+    def __init__(self, programme: Programme) -> None:
+        self.programme = programme
+        self.zone = programme.zone
+        self._on_purchase = [r for r in programme.rules if r.on is Trigger.PURCHASE]
+        self._on_return = [r for r in programme.rules if r.on is Trigger.RETURN]
+        self._timers = [r for r in programme.rules if r.on is Trigger.NO_PURCHASE]
+        self._segments = {segment.id: segment for segment in programme.segments}
+        self._rank = {stage.id: n for n, stage in enumerate(programme.stages)}
+        self._earn_rate = programme.points.per_currency_unit
+        self._earn_rounding = _ROUNDING[programme.points.rounding]
+
+    def new_state(self, key: str) -> CustomerState:
+        return CustomerState(key=key)
+
+    def apply(self, state: CustomerState, event: Event) -> list[Decision]:
+        """Apply one event; fire the timers that fall due strictly before it."""
+        at_us = instant_us(event.occurred_at)
+        if state.is_late(at_us, event.event_id):
+            raise OutOfOrderError(
+                f"event {event.event_id!r} sorts before what customer "
+                f"{state.key!r} has already applied; rebuild the customer instead"
+            )
+        decisions = self.fire_timers(state, before_us=at_us)
+        now = _Now(event, at_us, local_us(event.occurred_at, self.zone), state.stage)
+        if event.type is EventType.PURCHASE:
+            self._apply_purchase(state, now)
+        else:
+            self._apply_return(state, now)
+        state.position_us, state.position_id = at_us, event.event_id
+        decisions.extend(now.decisions)
+        return decisions
+
+    def fire_timers(self, state: CustomerState, before_us: int) -> list[Decision]:
+        """Fire every armed timer due strictly before ``before_us``, in due order."""
+        due = sorted(
+            (timer for timer in state.timers.values() if timer.due_us < before_us),
+            key=lambda timer: (timer.due_us, timer.rule_id),
+        )
+        decisions: list[Decision] = []
+        for timer in due:
+            decisions.extend(self._fire_timer(state, timer))
+        return decisions
+
+    def next_due_us(self, state: CustomerState) -> int | None:
+        """When the customer's earliest armed timer falls due, if any."""
+        return min((t.due_us for t in state.timers.values()), default=None)
+
+    def replay(
+        self, key: str, events: Iterable[Event], until_us: int | None = None
+    ) -> tuple[CustomerState, list[Decision]]:
+        """Build a customer from scratch from events sorted by (time, id)."""
+        state = self.new_state(key)
+        decisions: list[Decision] = []
+        for event in events:
+            decisions.extend(self.apply(state, event))
+        if until_us is not None:
+            decisions.extend(self.fire_timers(state, before_us=until_us))
+        return state, decisions
+
+    # -- purchases and returns -------------------------------------------
+
+    def _apply_purchase(self, state: CustomerState, now: _Now) -> None:
+        event = now.event
+        record = PurchaseRecord(event.event_id, now.at_us, now.local_us, event.total)
+        state.purchases.append(record)
+        state.lifetime_net_spend += event.total
+        self._earn_points(state, now, record)
+
+        self._run_rules(state, now, self._on_purchase)
+        self._arm_timers(state, now.at_us)
+        self._update_tiers(state, now)
+        self._leave_segments(state, now)
+
+    def _apply_return(self, state: CustomerState, now: _Now) -> None:
+        event = now.event
+        linked = self._find_purchase(state, event.refunds_event_id)
+        state.returns.append(
+            ReturnRecord(
+                event.event_id,
+                now.at_us,
+                now.local_us,
+                event.total,
+                linked.event_id if linked else None,
+            )
+        )
+        state.lifetime_net_spend -= event.total
+        if linked is not None:
+            self._refund_purchase(state, now, linked)
+
+        self._run_rules(state, now, self._on_return)
+        self._update_tiers(state, now)
+        self._leave_segments(state, now)
+
+    def _find_purchase(
+        self, state: CustomerState, event_id: str | None
+    ) -> PurchaseRecord | None:
+        if event_id is None:
+            return None
+        for purchase in reversed(state.purchases):
+            if purchase.event_id == event_id:
+                return purchase
+        return None
+
+    def _refund_purchase(
+        self, state: CustomerState, now: _Now, purchase: PurchaseRecord
+    ) -> None:
+        purchase.refunded = min(purchase.total, purchase.refunded + now.event.total)
+        self._reverse_points(state, now, purchase)
+        if purchase.counting and purchase.refunded >= purchase.total:
+            purchase.counting = False
+            self._arm_timers(state, now.at_us)
+
+    # -- points -----------------------------------------------------------
+
+    def _earn_points(
+        self, state: CustomerState, now: _Now, purchase: PurchaseRecord
+    ) -> None:
+        if not self._earn_rate:
+            return
+        earned = int(
+            (purchase.total * self._earn_rate).quantize(
+                Decimal(1), rounding=self._earn_rounding
+            )
+        )
+        if earned <= 0:
+            return
+        purchase.points = earned
+        self._add_points(state, now, earned, "earn", "points:earn")
+
+    def _reverse_points(
+        self, state: CustomerState, now: _Now, purchase: PurchaseRecord
+    ) -> None:
+        if not purchase.points or not purchase.total:
+            return
+        share = purchase.refunded / purchase.total
+        target = int(
+            (purchase.points * share).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+        )
+        delta = target - purchase.points_reversed
+        if delta <= 0:
+            return
+        purchase.points_reversed = target
+        self._add_points(state, now, -delta, "reverse", "points:reverse")
+
+    def _add_points(
+        self,
+        state: CustomerState,
+        now: _Now,
+        delta: int,
+        reason: str,
+        rule_id: str | None,
+    ) -> None:
+        state.points_balance += delta
+        now.decisions.append(
+            Decision(
+                Kind.POINTS,
+                state.key,
+                now.at_us,
+                rule_id,
+                now.event.event_id,
+                reason,
+                {"delta": delta, "balance": state.points_balance},
+            )
+        )
+
+    # -- rules --------------------------------------------------------------
+
+    def _run_rules(self, state: CustomerState, now: _Now, rules: list[Rule]) -> None:
+        fired = [rule for rule in rules if self._should_fire(state, now, rule)]
+        for rule in fired:
+            self._fire(state, now, rule)
+        self._set_stage(state, now, fired)
+
+    def _should_fire(self, state: CustomerState, now: _Now, rule: Rule) -> bool:
+        if rule.once and rule.id in state.fired_once:
+            return False
+        conditions = rule.when
+        if conditions.has_history_conditions:
+            holds_now = self._history_holds(state, now, conditions)
+            held_before = state.held.get(rule.id, False)
+            state.held[rule.id] = holds_now
+            if not holds_now or held_before:
+                return False
+        return _event_holds(now.event, conditions)
+
+    def _history_holds(
+        self, state: CustomerState, now: _Now, conditions: Conditions
+    ) -> bool:
+        if conditions.stage and now.stage_before not in conditions.stage:
+            return False
+        if conditions.purchases is not None:
+            count = self._count_purchases(state, now.local_us, conditions.purchases)
+            if not conditions.purchases.holds(count):
+                return False
+        if conditions.net_spend is not None:
+            spend = self._net_spend(state, now.local_us, conditions.net_spend)
+            if not conditions.net_spend.holds(spend):
+                return False
+        if conditions.largest_purchase is not None:
+            largest = self._largest(state, now.local_us, conditions.largest_purchase)
+            if not conditions.largest_purchase.holds(largest):
+                return False
+        return True
+
+    def _fire(self, state: CustomerState, now: _Now, rule: Rule) -> None:
+        event_id = now.event.event_id
+        if rule.once:
+            state.fired_once.add(rule.id)
+        now.decisions.append(
+            Decision(Kind.RULE_FIRED, state.key, now.at_us, rule.id, event_id)
+        )
+        if rule.moment is not None:
+            now.decisions.append(
+                Decision(
+                    Kind.MOMENT, state.key, now.at_us, rule.id, event_id, rule.moment
+                )
+            )
+        if rule.award_points:
+            self._add_points(state, now, rule.award_points, "award", rule.id)
+        self._request(state, now.decisions, now.at_us, rule.id, event_id, rule.actions)
+        if rule.enter_segment is not None:
+            self._enter_segment(state, now, rule.enter_segment, rule.id)
+
+    def _set_stage(self, state: CustomerState, now: _Now, fired: list[Rule]) -> None:
+        setters = [rule for rule in fired if rule.set_stage or rule.clear_stage]
+        if not setters:
+            return
+        winner = max(setters, key=lambda rule: self._rank.get(rule.set_stage or "", -1))
+        self._change_stage(
+            state,
+            now.decisions,
+            now.at_us,
+            winner.id,
+            now.event.event_id,
+            winner.set_stage,
+        )
+
+    def _change_stage(
+        self,
+        state: CustomerState,
+        decisions: list[Decision],
+        at_us: int,
+        rule_id: str,
+        event_id: str,
+        stage: str | None,
+    ) -> None:
+        if stage == state.stage:
+            return
+        decisions.append(
+            Decision(
+                Kind.STAGE_CHANGED,
+                state.key,
+                at_us,
+                rule_id,
+                event_id,
+                stage or "",
+                {"from": state.stage, "to": stage},
+            )
+        )
+        state.stage = stage
+
+    def _request(
+        self,
+        state: CustomerState,
+        decisions: list[Decision],
+        at_us: int,
+        rule_id: str,
+        event_id: str,
+        actions: Iterable[Action],
+    ) -> None:
+        for action in actions:
+            decisions.append(
+                Decision(
+                    Kind.ACTION,
+                    state.key,
+                    at_us,
+                    rule_id,
+                    event_id,
+                    f"{action.action}:{action.name}",
+                    {"action": action.action, "name": action.name, **action.params},
+                )
+            )
+
+    # -- segments and tiers -------------------------------------------------
+
+    def _enter_segment(
+        self, state: CustomerState, now: _Now, segment_id: str, rule_id: str
+    ) -> None:
+        if segment_id in state.segments:
+            return
+        state.segments[segment_id] = now.at_us
+        event_id = now.event.event_id
+        now.decisions.append(
+            Decision(
+                Kind.SEGMENT_ENTERED,
+                state.key,
+                now.at_us,
+                rule_id,
+                event_id,
+                segment_id,
+            )
+        )
+        segment = self._segments[segment_id]
+        self._request(
+            state, now.decisions, now.at_us, rule_id, event_id, segment.on_enter
+        )
+
+    def _leave_segments(self, state: CustomerState, now: _Now) -> None:
+        for segment_id in list(state.segments):
+            leave_when = self._segments[segment_id].leave_when
+            if leave_when is None or not self._history_holds(state, now, leave_when):
+                continue
+            del state.segments[segment_id]
+            now.decisions.append(
+                Decision(
+                    Kind.SEGMENT_LEFT,
+                    state.key,
+                    now.at_us,
+                    None,
+                    now.event.event_id,
+                    segment_id,
+                )
+            )
+
+    def _update_tiers(self, state: CustomerState, now: _Now) -> None:
+        tiers = self.programme.tiers
+        if not tiers.levels:
+            return
+        if tiers.basis is TierBasis.LIFETIME_NET_SPEND:
+            spend = state.lifetime_net_spend
+        else:
+            window = Window(within_days=tiers.window_days, at_least=Decimal(0))
+            spend = self._net_spend(state, now.local_us, window)
+        self._requalify(state, now, spend)
+        reached = [level for level in tiers.levels if spend >= level.min_spend]
+        if not reached or reached[-1].id in state.tiers:
+            return
+        level = reached[-1]
+        rule_id = f"tier:{level.id}"
+        event_id = now.event.event_id
+        state.tiers[level.id] = now.at_us
+        state.tier = level.id
+        now.decisions.append(
+            Decision(Kind.RULE_FIRED, state.key, now.at_us, rule_id, event_id)
+        )
+        now.decisions.append(
+            Decision(
+                Kind.TIER_ENTERED, state.key, now.at_us, rule_id, event_id, level.id
+            )
+        )
+        self._request(
+            state, now.decisions, now.at_us, rule_id, event_id, level.on_enter
+        )
+
+    def _requalify(self, state: CustomerState, now: _Now, spend: Decimal) -> None:
+        period = self.programme.tiers.requalify_after_days
+        if period is None:
+            return
+        for level in self.programme.tiers.levels:
+            entered = state.tiers.get(level.id)
+            if entered is None or now.at_us - entered < period * DAY_US:
+                continue
+            if spend < level.min_spend:
+                del state.tiers[level.id]
+        held = [lv.id for lv in self.programme.tiers.levels if lv.id in state.tiers]
+        state.tier = held[-1] if held else None
+
+    # -- timers -------------------------------------------------------------
+
+    def _arm_timers(self, state: CustomerState, not_before_us: int) -> None:
+        """Point each inactivity timer at the last purchase that still counts.
+
+        A timer fires once per purchase that armed it: when a refund takes the
+        clock back to a purchase whose timer already fired, it stays quiet.
+        """
+        last = state.last_counting_purchase
+        for rule in self._timers:
+            current = state.timers.get(rule.id)
+            if last is None or _timer_key(rule.id, last.event_id) in state.fired_once:
+                state.timers.pop(rule.id, None)
+                continue
+            if current is not None and current.cause_event_id == last.event_id:
+                continue
+            assert rule.after_days is not None
+            due_local = last.local_us + rule.after_days * DAY_US
+            due_us = max(local_to_instant_us(due_local, self.zone), not_before_us)
+            state.timers[rule.id] = Timer(rule.id, due_us, last.event_id)
+
+    def _fire_timer(self, state: CustomerState, timer: Timer) -> list[Decision]:
+        rule = next(r for r in self._timers if r.id == timer.rule_id)
+        del state.timers[timer.rule_id]
+        state.fired_once.add(_timer_key(rule.id, timer.cause_event_id))
+        decisions = [
+            Decision(
+                Kind.RULE_FIRED, state.key, timer.due_us, rule.id, timer.cause_event_id
+            )
+        ]
+        self._request(
+            state, decisions, timer.due_us, rule.id, timer.cause_event_id, rule.actions
+        )
+        if rule.set_stage is not None or rule.clear_stage:
+            self._change_stage(
+                state,
+                decisions,
+                timer.due_us,
+                rule.id,
+                timer.cause_event_id,
+                rule.set_stage,
+            )
+        state.position_us, state.position_id = timer.due_us, TIMER_SUFFIX
+        return decisions
+
+    # -- history ------------------------------------------------------------
+
+    def _count_purchases(
+        self, state: CustomerState, now_local: int, window: Window
+    ) -> int:
+        if window.within_days is None:
+            return state.purchase_count
+        since = now_local - window.within_days * DAY_US
+        count = 0
+        for purchase in reversed(state.purchases):
+            if purchase.local_us < since:
+                break
+            count += purchase.counting
+        return count
+
+    def _net_spend(
+        self, state: CustomerState, now_local: int, window: Window
+    ) -> Decimal:
+        if window.within_days is None:
+            return state.lifetime_net_spend
+        since = now_local - window.within_days * DAY_US
+        spend = sum((p.net for p in state.purchases if p.local_us >= since), Decimal(0))
+        unlinked = sum(
+            (
+                r.total
+                for r in state.returns
+                if r.local_us >= since and r.linked_event_id is None
+            ),
+            Decimal(0),
+        )
+        return spend - unlinked
+
+    def _largest(self, state: CustomerState, now_local: int, window: Window) -> Decimal:
+        since = (
+            -(2**62)
+            if window.within_days is None
+            else (now_local - window.within_days * DAY_US)
+        )
+        return max(
+            (p.net for p in state.purchases if p.counting and p.local_us >= since),
+            default=Decimal(0),
+        )
+
+
+def _event_holds(event: Event, conditions: Conditions) -> bool:
+    if conditions.total is not None and not conditions.total.holds(event.total):
+        return False
+    if conditions.line_tagged and not event.tags.intersection(conditions.line_tagged):
+        return False
+    if conditions.store and event.store not in conditions.store:
+        return False
+    return not (conditions.channel and event.channel not in conditions.channel)
+
+
+def _timer_key(rule_id: str, cause_event_id: str) -> str:
+    return f"{rule_id}@{cause_event_id}"

@@ -1,0 +1,83 @@
+"""The canonical event: one till transaction, whatever POS it came from."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+
+class EventType(enum.StrEnum):
+    """What happened at the till."""
+
+    PURCHASE = "purchase"
+    RETURN = "return"
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One line of a transaction.
+
+    On a return, ``quantity`` and ``total`` are positive: they say how much was
+    taken back and refunded.
+    """
+
+    sku: str
+    quantity: Decimal
+    unit_price: Decimal
+    total: Decimal
+    description: str = ""
+    tags: frozenset[str] = frozenset()
+    line_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """What the till knows about who the customer is; any field may be missing."""
+
+    customer_id: str | None = None
+    loyalty_id: str | None = None
+    email: str | None = None
+    phone: str | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.customer_id or self.loyalty_id or self.email or self.phone)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A purchase or a return, as the engine sees it.
+
+    ``occurred_at`` is always timezone-aware: the edges read a time without an
+    offset in the programme's zone before they build an event. ``total`` is the
+    sum paid after discounts (a purchase) or refunded (a return), never negative.
+    A return may name the sale it refunds (``refunds_event_id``) and the lines of
+    that sale (``refunded_line_ids``).
+    """
+
+    event_id: str
+    type: EventType
+    occurred_at: datetime
+    total: Decimal
+    currency: str
+    lines: tuple[Line, ...] = ()
+    identity: Identity = field(default_factory=Identity)
+    store: str | None = None
+    channel: str | None = None
+    source: str = "api"
+    refunds_event_id: str | None = None
+    refunded_line_ids: tuple[str, ...] = ()
+
+    @property
+    def is_guest(self) -> bool:
+        return self.identity.is_empty
+
+    @property
+    def tags(self) -> frozenset[str]:
+        """Every tag on any line of the event."""
+        found: set[str] = set()
+        for line in self.lines:
+            found |= line.tags
+        return frozenset(found)

@@ -1,0 +1,271 @@
+"""The programme: stages, segments, tiers, points and the rules between them.
+
+These models are what a programme file becomes once it has been read and
+checked (see ``tillsight.programme_file``). The engine compiles them once.
+"""
+
+from __future__ import annotations
+
+import enum
+from decimal import Decimal
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_\-]*$", max_length=64)]
+Amount = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=6)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Trigger(enum.StrEnum):
+    """What makes the engine look at a rule."""
+
+    PURCHASE = "purchase"
+    RETURN = "return"
+    NO_PURCHASE = "no_purchase"
+
+
+class Action(_Model):
+    """Something to do for the customer, delivered later through the outbox."""
+
+    action: Name
+    name: Name
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Stage(_Model):
+    id: Name
+    label: str = ""
+
+
+class Segment(_Model):
+    """A label beside the stage. Entered once (with its ``on_enter`` actions);
+    left only when ``leave_when`` (history conditions) holds after an event."""
+
+    id: Name
+    label: str = ""
+    on_enter: tuple[Action, ...] = ()
+    leave_when: Conditions | None = None
+
+
+class TierLevel(_Model):
+    id: Name
+    label: str = ""
+    min_spend: Amount
+    on_enter: tuple[Action, ...] = ()
+
+
+class TierBasis(enum.StrEnum):
+    LIFETIME_NET_SPEND = "lifetime_net_spend"
+    ROLLING_NET_SPEND = "rolling_net_spend"
+
+
+class Tiers(_Model):
+    """Tiers from spend; each level is entered once per customer unless
+    ``requalify_after_days`` says a tier must be earned again."""
+
+    basis: TierBasis = TierBasis.LIFETIME_NET_SPEND
+    window_days: int | None = Field(default=None, gt=0)
+    requalify_after_days: int | None = Field(default=None, gt=0)
+    levels: tuple[TierLevel, ...] = ()
+
+    @model_validator(mode="after")
+    def _window_matches_basis(self) -> Tiers:
+        rolling = self.basis is TierBasis.ROLLING_NET_SPEND
+        if rolling and self.window_days is None:
+            raise ValueError("basis rolling_net_spend needs window_days")
+        if not rolling and self.window_days is not None:
+            raise ValueError("window_days only applies to basis rolling_net_spend")
+        spends = [level.min_spend for level in self.levels]
+        if spends != sorted(spends) or len(set(spends)) != len(spends):
+            raise ValueError("levels must be listed from the lowest min_spend up")
+        return self
+
+
+class Rounding(enum.StrEnum):
+    DOWN = "down"
+    HALF_UP = "half_up"
+    UP = "up"
+
+
+class Points(_Model):
+    """How purchases earn points; points are whole numbers, money is Decimal."""
+
+    per_currency_unit: Decimal = Field(default=Decimal(0), ge=0)
+    rounding: Rounding = Rounding.DOWN
+    expire_after_days: int | None = Field(default=None, gt=0)
+
+
+class Count(_Model):
+    """A comparison: at least and/or at most."""
+
+    at_least: Decimal | None = None
+    at_most: Decimal | None = None
+    over: Decimal | None = None
+    under: Decimal | None = None
+
+    @model_validator(mode="after")
+    def _has_a_bound(self) -> Count:
+        bounds = (self.at_least, self.at_most, self.over, self.under)
+        if all(bound is None for bound in bounds):
+            raise ValueError("give at least one of at_least, at_most, over, under")
+        return self
+
+    def holds(self, value: Decimal | int) -> bool:
+        """Tell whether ``value`` is within every bound given."""
+        return not (
+            (self.at_least is not None and value < self.at_least)
+            or (self.at_most is not None and value > self.at_most)
+            or (self.over is not None and value <= self.over)
+            or (self.under is not None and value >= self.under)
+        )
+
+
+class Window(Count):
+    """A comparison over the customer's history, optionally within N days."""
+
+    within_days: int | None = Field(default=None, gt=0)
+
+
+class Conditions(_Model):
+    """Everything under ``when``; all given conditions must hold.
+
+    ``total``, ``line_tagged``, ``store`` and ``channel`` look at the event
+    itself; the others look at the customer's history and are edge-triggered.
+    """
+
+    total: Count | None = None
+    line_tagged: tuple[str, ...] = ()
+    store: tuple[str, ...] = ()
+    channel: tuple[str, ...] = ()
+    purchases: Window | None = None
+    net_spend: Window | None = None
+    largest_purchase: Window | None = None
+    stage: tuple[str | None, ...] = ()
+
+    @property
+    def has_history_conditions(self) -> bool:
+        return bool(
+            self.purchases or self.net_spend or self.largest_purchase or self.stage
+        )
+
+
+class Rule(_Model):
+    id: Name
+    label: str = ""
+    on: Trigger
+    when: Conditions = Field(default_factory=Conditions)
+    after_days: int | None = Field(default=None, gt=0)
+    once: bool = False
+    set_stage: str | None = None
+    clear_stage: bool = False
+    enter_segment: str | None = None
+    moment: Name | None = None
+    award_points: int | None = Field(default=None, gt=0)
+    actions: tuple[Action, ...] = ()
+
+    @model_validator(mode="after")
+    def _timer_fields(self) -> Rule:
+        is_timer = self.on is Trigger.NO_PURCHASE
+        if is_timer and self.after_days is None:
+            raise ValueError("a no_purchase rule needs after_days")
+        if not is_timer and self.after_days is not None:
+            raise ValueError("after_days only applies to on: no_purchase")
+        if is_timer and self.when != Conditions():
+            raise ValueError("a no_purchase rule takes no conditions under when")
+        if self.set_stage is not None and self.clear_stage:
+            raise ValueError("set_stage and clear_stage cannot both be given")
+        return self
+
+
+class Programme(_Model):
+    """A whole programme. Stages are listed in order of precedence: when rules
+    on one event set different stages, the one listed last wins."""
+
+    name: str
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+    timezone: str
+    stages: tuple[Stage, ...]
+    segments: tuple[Segment, ...] = ()
+    tiers: Tiers = Field(default_factory=Tiers)
+    points: Points = Field(default_factory=Points)
+    rules: tuple[Rule, ...]
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _references_exist(self) -> Programme:
+        stage_ids = _unique("stage", [stage.id for stage in self.stages])
+        segment_ids = _unique("segment", [seg.id for seg in self.segments])
+        _unique("rule", [rule.id for rule in self.rules])
+        _unique("tier", [level.id for level in self.tiers.levels])
+        for index, rule in enumerate(self.rules):
+            _check_rule_refs(index, rule, stage_ids, segment_ids)
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def stage_rank(self, stage: str | None) -> int:
+        """Precedence of a stage: its position in ``stages`` (-1 for none)."""
+        for index, candidate in enumerate(self.stages):
+            if candidate.id == stage:
+                return index
+        return -1
+
+
+def _unique(kind: str, ids: list[str]) -> set[str]:
+    seen: set[str] = set()
+    for item in ids:
+        if item in seen:
+            raise ValueError(f"{kind} id {item!r} is defined twice")
+        seen.add(item)
+    return seen
+
+
+def _check_rule_refs(
+    index: int, rule: Rule, stage_ids: set[str], segment_ids: set[str]
+) -> None:
+    """Check that a rule names stages and segments that exist.
+
+    Messages start with ``@path:`` so that the file reader can point at the line.
+    """
+    where = f"@rules.{index}"
+    if rule.set_stage is not None and rule.set_stage not in stage_ids:
+        raise ValueError(
+            f"{where}.set_stage: rule {rule.id!r} sets stage {rule.set_stage!r}, "
+            f"which is not one of the stages {sorted(stage_ids)}"
+        )
+    if rule.enter_segment is not None and rule.enter_segment not in segment_ids:
+        raise ValueError(
+            f"{where}.enter_segment: rule {rule.id!r} names segment "
+            f"{rule.enter_segment!r}, which is not one of {sorted(segment_ids)}"
+        )
+    for stage in rule.when.stage:
+        if stage is not None and stage not in stage_ids:
+            raise ValueError(
+                f"{where}.when.stage: rule {rule.id!r} names unknown stage {stage!r}"
+            )
+
+
+Segment.model_rebuild()
+Programme.model_rebuild()

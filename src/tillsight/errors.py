@@ -1,0 +1,103 @@
+"""Every error tillsight raises on purpose.
+
+One tree, one root. Library errors (SQLAlchemy, httpx, YAML, Pydantic) are
+translated into these at the edge that met them, so callers only ever catch
+tillsight errors::
+
+    TillsightError
+    ├── ConfigError            bad settings, mapping or programme file
+    │   └── ProgrammeError     the programme file is wrong (line and reason)
+    ├── InputError             an event or row that cannot be understood
+    │   └── RowError           one row of an import file (line number)
+    ├── NotFoundError          a customer, event or reward that is not there
+    ├── ConflictError          a duplicate or a lost race (used reward, ...)
+    ├── AuthError              a bad signature, key or scope
+    ├── StoreError             the database refused or is out of date
+    └── RemoteError            a vendor API (Salesforce, Square, SMS) failed
+        └── RateLimitedError   the vendor asked us to slow down or stop
+
+Each class also subclasses the builtin that fits it, so generic code that
+catches ``ValueError`` or ``LookupError`` keeps working.
+"""
+
+from __future__ import annotations
+
+
+class TillsightError(Exception):
+    """Root of every error tillsight raises on purpose."""
+
+    exit_code = 1
+
+
+class ConfigError(TillsightError, ValueError):
+    """A settings, mapping or programme file is wrong."""
+
+    exit_code = 2
+
+
+class ProgrammeError(ConfigError):
+    """The programme file is wrong; the message names the line and the reason."""
+
+    def __init__(self, message: str, *, line: int | None = None) -> None:
+        self.line = line
+        prefix = f"line {line}: " if line is not None else ""
+        super().__init__(prefix + message)
+
+
+class InputError(TillsightError, ValueError):
+    """An event or row that cannot be understood.
+
+    ``errors`` holds one ``(field, reason)`` pair per problem so that an API can
+    answer with per-field errors and an importer can write them to a rejects file.
+    """
+
+    exit_code = 3
+
+    def __init__(self, errors: list[tuple[str, str]]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{field}: {reason}" for field, reason in errors))
+
+
+class RowError(InputError):
+    """One row of an import file that cannot be understood."""
+
+    def __init__(self, line: int, errors: list[tuple[str, str]]) -> None:
+        self.line = line
+        super().__init__(errors)
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {super().__str__()}"
+
+
+class NotFoundError(TillsightError, LookupError):
+    """A customer, event or reward that is not there."""
+
+    exit_code = 4
+
+
+class ConflictError(TillsightError, ValueError):
+    """A duplicate, or a race that another request won."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        super().__init__(f"{code}: {message}")
+
+
+class AuthError(TillsightError, PermissionError):
+    """A bad or missing signature, API key or scope."""
+
+
+class StoreError(TillsightError, RuntimeError):
+    """The database refused an operation or its schema is out of date."""
+
+
+class RemoteError(TillsightError, ConnectionError):
+    """A vendor API failed in a way we could not recover from here."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+class RateLimitedError(RemoteError):
+    """The vendor asked us to slow down, or to stop until a reset time."""

@@ -1,0 +1,1 @@
+"""Programme files that ship with tillsight."""

@@ -1,0 +1,68 @@
+"""Connecting to the store and bringing its schema up to date."""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import SQLAlchemyError
+
+from tillsight.errors import StoreError
+
+DEFAULT_URL = "sqlite:///tillsight.db"
+URL_VARIABLE = "TILLSIGHT_DATABASE_URL"
+
+
+def database_url(url: str | None = None) -> str:
+    """The URL given, else ``$TILLSIGHT_DATABASE_URL``, else ./tillsight.db."""
+    return url or os.environ.get(URL_VARIABLE) or DEFAULT_URL
+
+
+def connect(url: str | None = None, *, migrate_schema: bool = True) -> Engine:
+    """Open the store (SQLite in WAL mode by default) and migrate it."""
+    resolved = database_url(url)
+    try:
+        engine = create_engine(resolved, pool_pre_ping=True)
+    except (SQLAlchemyError, ImportError, ValueError) as exc:
+        raise StoreError(f"cannot open database {_safe(resolved)}: {exc}") from exc
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    if migrate_schema:
+        migrate(engine)
+    return engine
+
+
+def migrate(engine: Engine) -> None:
+    """Apply every Alembic migration that the database lacks."""
+    config = Config()
+    location = resources.files("tillsight.store").joinpath("migrations")
+    config.set_main_option("script_location", str(location))
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "heads")
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot migrate {_safe(str(engine.url))}: {exc}") from exc
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _safe(url: str) -> str:
+    """A URL with its password hidden, for messages."""
+    head, at, tail = url.rpartition("@")
+    if not at or ":" not in head.split("//", 1)[-1]:
+        return url
+    scheme, _, credentials = head.partition("//")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}//{user}:***@{tail}"
