@@ -1,0 +1,253 @@
+"""Replay: events from any source through the engine into the store.
+
+Events are taken in batches. Each batch is one transaction: the new events,
+the customers they resolve to, every decision and the new customer states
+land together or not at all, so a run killed half-way can simply be run again
+(events already stored are recognised by their id and skipped).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from itertools import islice
+from typing import Any
+
+import orjson
+import structlog
+from sqlalchemy import Connection, Engine, select
+
+from tillsight.core.decisions import Decision, Kind
+from tillsight.core.engine import Engine as RuleEngine
+from tillsight.core.events import Event
+from tillsight.core.programme import Programme
+from tillsight.core.runner import Runner
+from tillsight.core.state import CustomerState
+from tillsight.core.timeconv import from_instant_us, instant_us
+from tillsight.errors import RowError
+from tillsight.store import schema
+from tillsight.store.customers import Directory, identity_secret
+from tillsight.store.event_log import customer_history, event_row, known_event_ids
+from tillsight.store.writer import (
+    replace_decisions,
+    save_states,
+    upsert,
+    write_decisions,
+)
+
+log = structlog.get_logger("tillsight.replay")
+
+CLOCK_SETTING = "clock_us"
+
+
+@dataclass(slots=True)
+class Rejected:
+    """An event the pipeline could not take, with the field and the reason."""
+
+    event_id: str
+    field: str
+    reason: str
+
+
+@dataclass(slots=True)
+class ReplaySummary:
+    events_read: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    guests: int = 0
+    rejected_rows: int = 0
+    rejected_events: list[Rejected] = field(default_factory=list)
+    decisions: int = 0
+    firings: int = 0
+    rebuilt_customers: int = 0
+    clock: datetime | None = None
+
+
+class Replayer:
+    """Feeds events to the engine in (event time, event id) order, in batches."""
+
+    def __init__(
+        self,
+        db: Engine,
+        programme: Programme,
+        *,
+        batch_size: int = 20_000,
+        on_progress: Callable[[int], None] | None = None,
+        on_reject: Callable[[RowError], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.programme = programme
+        self.batch_size = batch_size
+        self._on_progress = on_progress
+        self._on_reject = on_reject
+        self._conn: Connection | None = None
+        self._engine = RuleEngine(programme)
+        self._runner = Runner(self._engine, self._history)
+        self._directory: Directory | None = None
+        self.summary = ReplaySummary()
+
+    def run(
+        self, items: Iterable[Event | RowError], *, until: datetime | None = None
+    ) -> ReplaySummary:
+        """Replay everything, then run the clock to ``until`` (or the last event)."""
+        with self.db.begin() as conn:
+            self._directory = Directory(identity_secret(conn))
+            self._runner.clock_us = _read_clock(conn)
+        last_us = -1
+        for batch in _batches(self._accepted(items), self.batch_size):
+            with self.db.begin() as conn:
+                last_us = max(last_us, self._apply_batch(conn, batch))
+        clock_us = instant_us(until) + 1 if until is not None else last_us + 1
+        with self.db.begin() as conn:
+            self._close(conn, clock_us)
+        self.summary.clock = from_instant_us(self._runner.clock_us - 1)
+        return self.summary
+
+    def _accepted(self, items: Iterable[Event | RowError]) -> Iterator[Event]:
+        for item in items:
+            if isinstance(item, RowError):
+                self.summary.rejected_rows += 1
+                if self._on_reject is not None:
+                    self._on_reject(item)
+                continue
+            self.summary.events_read += 1
+            if item.currency != self.programme.currency:
+                self.summary.rejected_events.append(
+                    Rejected(
+                        item.event_id,
+                        "currency",
+                        f"{item.currency!r} is not the programme's currency "
+                        f"{self.programme.currency!r}",
+                    )
+                )
+                continue
+            yield item
+
+    def _apply_batch(self, conn: Connection, batch: list[Event]) -> int:
+        self._conn = conn
+        now = datetime.now(UTC)
+        fresh = self._fresh(conn, batch)
+        assert self._directory is not None
+        keys = self._directory.resolve(conn, [e.identity for e in fresh], now)
+        if fresh:
+            conn.execute(
+                schema.events.insert(),
+                [event_row(e, k, now) for e, k in zip(fresh, keys, strict=True)],
+            )
+        self._load_states(conn, {k for k in keys if k is not None})
+
+        ordered = sorted(
+            (
+                (instant_us(e.occurred_at), e.event_id, e, k)
+                for e, k in zip(fresh, keys, strict=True)
+            ),
+            key=lambda item: (item[0], item[1]),
+        )
+        decisions: list[Decision] = []
+        for _at, _id, event, key in ordered:
+            if key is None:
+                self.summary.guests += 1
+                continue
+            outcome = self._runner.submit(key, event)
+            decisions.extend(outcome.decisions)
+            for rebuilt_key, rebuilt in outcome.rebuilt.items():
+                self._replace(conn, rebuilt_key, rebuilt, event.event_id, now)
+
+        self._write(conn, decisions, {k for k in keys if k is not None}, now)
+        if self._on_progress is not None:
+            self._on_progress(len(batch))
+        return max((item[0] for item in ordered), default=-1)
+
+    def _fresh(self, conn: Connection, batch: list[Event]) -> list[Event]:
+        known = known_event_ids(conn, (e.event_id for e in batch))
+        fresh: list[Event] = []
+        for event in batch:
+            if event.event_id in known:
+                self.summary.duplicates += 1
+                continue
+            known.add(event.event_id)
+            fresh.append(event)
+        self.summary.stored += len(fresh)
+        return fresh
+
+    def _close(self, conn: Connection, clock_us: int) -> None:
+        """Run the clock: load customers whose timers fall due, fire them."""
+        self._conn = conn
+        now = datetime.now(UTC)
+        timers = schema.timers
+        due = conn.execute(
+            select(timers.c.customer_key).where(
+                timers.c.due_at < from_instant_us(clock_us)
+            )
+        ).scalars()
+        self._load_states(conn, set(due))
+        decisions = self._runner.advance(clock_us)
+        self._write(conn, decisions, set(), now)
+
+    def _write(
+        self,
+        conn: Connection,
+        decisions: list[Decision],
+        touched: set[str],
+        now: datetime,
+    ) -> None:
+        write_decisions(conn, decisions, now)
+        self.summary.decisions += len(decisions)
+        self.summary.firings += sum(d.kind is Kind.RULE_FIRED for d in decisions)
+        dirty = touched | {d.customer_key for d in decisions}
+        states = self._runner.states
+        save_states(conn, (states[key] for key in sorted(dirty)), now)
+        upsert(
+            conn,
+            schema.settings,
+            [{"name": CLOCK_SETTING, "value": str(self._runner.clock_us)}],
+            ["name"],
+        )
+
+    def _replace(
+        self,
+        conn: Connection,
+        key: str,
+        decisions: list[Decision],
+        cause: str,
+        now: datetime,
+    ) -> None:
+        self.summary.rebuilt_customers += 1
+        log.info("customer_rebuilt", customer=key, late_event=cause)
+        replace_decisions(conn, self._runner.states[key], decisions, now, cause)
+
+    def _load_states(self, conn: Connection, keys: set[str]) -> None:
+        missing = [key for key in keys if key not in self._runner.states]
+        table = schema.customers
+        for start in range(0, len(missing), 500):
+            chunk = missing[start : start + 500]
+            rows = conn.execute(
+                select(table.c.key, table.c.state).where(table.c.key.in_(chunk))
+            )
+            for key, raw in rows:
+                data: dict[str, Any] = orjson.loads(raw)
+                state = (
+                    CustomerState.from_json(data)
+                    if data
+                    else self._engine.new_state(key)
+                )
+                self._runner.add(state)
+
+    def _history(self, key: str) -> list[Event]:
+        assert self._conn is not None
+        return list(customer_history(self._conn, key))
+
+
+def _read_clock(conn: Connection) -> int:
+    table = schema.settings
+    value = conn.execute(
+        select(table.c.value).where(table.c.name == CLOCK_SETTING)
+    ).scalar_one_or_none()
+    return int(value) if value is not None else 0
+
+
+def _batches(items: Iterable[Event], size: int) -> Iterator[list[Event]]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch

@@ -1,0 +1,120 @@
+"""Who is who: resolving identity hints to opaque customer keys."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import structlog
+from sqlalchemy import Connection, select, tuple_
+
+from tillsight.core.events import Identity
+from tillsight.identity import hints
+from tillsight.store import schema
+from tillsight.store.writer import insert_ignoring_duplicates
+
+log = structlog.get_logger("tillsight.store")
+
+_CHUNK = 400
+_SECRET_SETTING = "identity_secret"
+
+
+def new_customer_key() -> str:
+    """An opaque, unguessable customer key that says nothing about the person."""
+    return "cus_" + secrets.token_hex(10)
+
+
+def identity_secret(conn: Connection) -> bytes:
+    """The key for the blind index of emails and phones, made on first use."""
+    table = schema.settings
+    found = conn.execute(
+        select(table.c.value).where(table.c.name == _SECRET_SETTING)
+    ).scalar_one_or_none()
+    if found is None:
+        insert_ignoring_duplicates(
+            conn, table, [{"name": _SECRET_SETTING, "value": secrets.token_hex(32)}]
+        )
+        return identity_secret(conn)
+    return bytes.fromhex(found)
+
+
+class Directory:
+    """Resolves identities to customer keys, creating customers on first sight.
+
+    Lookups are cached for the life of the directory, so a replay asks the
+    database about each hint once.
+    """
+
+    def __init__(self, secret: bytes, region: str | None = "GB") -> None:
+        self._secret = secret
+        self._region = region
+        self._cache: dict[tuple[str, str], str] = {}
+
+    def resolve(
+        self, conn: Connection, identities: Sequence[Identity], now: datetime
+    ) -> list[str | None]:
+        """A key for each identity (None for a guest), in the same order."""
+        per_event = [hints(i, self._secret, self._region) for i in identities]
+        self._load(conn, {pair for pairs in per_event for pair in pairs})
+        new_customers: list[dict[str, Any]] = []
+        new_pairs: list[dict[str, Any]] = []
+        keys = [
+            self._key_for(pairs, now, new_customers, new_pairs) for pairs in per_event
+        ]
+        if new_customers:
+            conn.execute(schema.customers.insert(), new_customers)
+        insert_ignoring_duplicates(conn, schema.identities, new_pairs)
+        return keys
+
+    def _key_for(
+        self,
+        pairs: list[tuple[str, str]],
+        now: datetime,
+        new_customers: list[dict[str, Any]],
+        new_pairs: list[dict[str, Any]],
+    ) -> str | None:
+        if not pairs:
+            return None
+        found = [self._cache[pair] for pair in pairs if pair in self._cache]
+        if len(set(found)) > 1:
+            # TODO: merge the two profiles (issue: live identity); until then the
+            # strongest hint wins and the other profile keeps its own history.
+            log.warning("identity_conflict", keys=sorted(set(found)))
+        key = found[0] if found else None
+        if key is None:
+            key = new_customer_key()
+            new_customers.append(_blank_customer(key, now))
+        for kind, value in pairs:
+            if (kind, value) not in self._cache:
+                self._cache[(kind, value)] = key
+                new_pairs.append({"kind": kind, "value": value, "customer_key": key})
+        return key
+
+    def _load(self, conn: Connection, pairs: set[tuple[str, str]]) -> None:
+        unknown = [pair for pair in pairs if pair not in self._cache]
+        table = schema.identities
+        columns = tuple_(table.c.kind, table.c.value)
+        for start in range(0, len(unknown), _CHUNK):
+            chunk = unknown[start : start + _CHUNK]
+            rows = conn.execute(
+                select(table.c.kind, table.c.value, table.c.customer_key).where(
+                    columns.in_(chunk)
+                )
+            )
+            for kind, value, key in rows:
+                self._cache[(kind, value)] = key
+
+
+def _blank_customer(key: str, now: datetime) -> dict[str, Any]:
+    return {
+        "key": key,
+        "segments": "[]",
+        "purchase_count": 0,
+        "lifetime_net_spend": 0,
+        "points_balance": 0,
+        "state": "{}",
+        "created_at": now,
+        "updated_at": now,
+    }
