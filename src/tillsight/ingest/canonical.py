@@ -1,0 +1,289 @@
+"""The canonical event as JSON: what the HTTP API and JSON Lines files accept.
+
+Money and quantities are exact. A JSON number should reach us as a ``Decimal``
+(``json.loads(text, parse_float=Decimal)``, as :func:`read_jsonl` does); a
+string such as ``"12.50"`` or an integer is read exactly too. A ``float`` that
+another parser already made is read through its shortest repr, which gives
+back the digits that were written for any amount of up to 15 significant
+digits. Amounts are not rounded to the currency's minor unit: what the till
+sent is what is kept.
+
+A line tagged ``excluded`` (postage, fees: not a product) is kept on the event
+but does not count towards the total. A line tagged ``discount`` carries its
+sign in ``unit_price`` and ``total``: negative on a purchase (it lowers what was
+paid), positive on a return (money given back). So an event's total is always
+the sum of the totals of its lines that are not excluded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    ValidationError,
+    WithJsonSchema,
+)
+
+from tillsight.core.events import Event, EventType, Identity, Line
+from tillsight.errors import InputError
+
+EXCLUDED_TAG = "excluded"
+DISCOUNT_TAG = "discount"
+
+
+def localize(naive: datetime, zone: ZoneInfo) -> datetime:
+    """Read a wall-clock time in ``zone``.
+
+    An ambiguous time (the hour repeated when clocks go back) is read as its
+    first occurrence (``fold=0``). A time that does not exist (skipped when
+    clocks go forward) raises ``ValueError``.
+    """
+    aware = naive.replace(tzinfo=zone, fold=0)
+    round_trip = aware.astimezone(UTC).astimezone(zone)
+    if round_trip.replace(tzinfo=None) != naive:
+        raise ValueError(
+            f"does not exist in {zone.key} (the clocks went forward past it)"
+        )
+    return aware
+
+
+def lines_total(lines: Iterable[Line]) -> Decimal:
+    """Sum the totals of the lines that count: every line not tagged excluded."""
+    total = Decimal(0)
+    for line in lines:
+        if EXCLUDED_TAG not in line.tags:
+            total += line.total
+    return total
+
+
+def _to_decimal(value: Any) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+        raise ValueError(f"{value!r} is not a number or a numeric string")
+    try:
+        number = Decimal(repr(value) if isinstance(value, float) else value)
+    except InvalidOperation:
+        raise ValueError(f"{value!r} is not a number") from None
+    if not number.is_finite():
+        raise ValueError(f"{value!r} is not a finite number")
+    return number
+
+
+def _to_id(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValueError(
+            f"{value!r} is not a string; send ids as strings so that no digit is lost"
+        )
+    text = str(value).strip()
+    if not text:
+        raise ValueError("is empty")
+    return text
+
+
+Amount = Annotated[
+    Decimal,
+    PlainValidator(_to_decimal),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema({"type": ["string", "number"], "examples": ["12.50"]}),
+]
+Id = Annotated[
+    str,
+    PlainValidator(_to_id),
+    WithJsonSchema({"type": "string", "examples": ["1001"]}),
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CanonicalLine(_Strict):
+    """One line; ``total`` defaults to quantity × unit price."""
+
+    sku: Id
+    description: str = ""
+    quantity: Amount
+    unit_price: Amount
+    total: Amount | None = None
+    tags: list[str] = Field(default_factory=list)
+    line_id: Id | None = None
+
+
+class CanonicalCustomer(_Strict):
+    """Who the customer is, as far as the till knows; all optional."""
+
+    customer_id: Id | None = None
+    loyalty_id: Id | None = None
+    email: str | None = None
+    phone: str | None = None
+
+
+class CanonicalEvent(_Strict):
+    """A purchase or a return in the shape the API and JSON Lines files accept."""
+
+    event_id: Id
+    type: Literal["purchase", "return"]
+    occurred_at: str
+    total: Amount | None = None
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    lines: list[CanonicalLine] = Field(default_factory=list)
+    customer: CanonicalCustomer = Field(default_factory=CanonicalCustomer)
+    store: str | None = None
+    channel: str | None = None
+    refunds_event_id: Id | None = None
+    refunded_line_ids: list[Id] = Field(default_factory=list)
+
+
+def parse_canonical(data: Any) -> CanonicalEvent:
+    """Validate a decoded JSON value; raise ``InputError`` naming each bad field."""
+    try:
+        return CanonicalEvent.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(
+            [(_field_path(e["loc"]), _reason(e)) for e in exc.errors()]
+        ) from exc
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path.lstrip(".") or "(event)"
+
+
+def _reason(error: Any) -> str:
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] in ("missing", "extra_forbidden"):
+        return message
+    return f"{message} (got {error['input']!r})"
+
+
+def to_event(
+    model: CanonicalEvent, default_zone: ZoneInfo, *, source: str = "api"
+) -> Event:
+    """Build the engine's event; a time without offset is read in ``default_zone``."""
+    problems: list[tuple[str, str]] = []
+    occurred_at = _occurred_at(model.occurred_at, default_zone, problems)
+    lines = tuple(
+        _line(line, index, problems) for index, line in enumerate(model.lines)
+    )
+    total = _event_total(model, lines, problems)
+    _check_return_fields(model, problems)
+    if problems or occurred_at is None:
+        raise InputError(problems)
+
+    return Event(
+        event_id=model.event_id,
+        type=EventType(model.type),
+        occurred_at=occurred_at,
+        total=total,
+        currency=model.currency,
+        lines=lines,
+        identity=Identity(**model.customer.model_dump()),
+        store=model.store,
+        channel=model.channel,
+        source=source,
+        refunds_event_id=model.refunds_event_id,
+        refunded_line_ids=tuple(model.refunded_line_ids),
+    )
+
+
+def _occurred_at(
+    text: str, zone: ZoneInfo, problems: list[tuple[str, str]]
+) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(text)
+        return parsed if parsed.tzinfo else localize(parsed, zone)
+    except ValueError as exc:
+        reason = str(exc) if "exist" in str(exc) else "is not an ISO 8601 time"
+        problems.append(("occurred_at", f"{text!r} {reason}"))
+        return None
+
+
+def _line(line: CanonicalLine, index: int, problems: list[tuple[str, str]]) -> Line:
+    if line.quantity <= 0:
+        problems.append(
+            (f"lines[{index}].quantity", f"{line.quantity} is not above zero")
+        )
+    total = line.quantity * line.unit_price if line.total is None else line.total
+    return Line(
+        sku=line.sku,
+        quantity=line.quantity,
+        unit_price=line.unit_price,
+        total=total,
+        description=line.description,
+        tags=frozenset(line.tags),
+        line_id=line.line_id,
+    )
+
+
+def _event_total(
+    model: CanonicalEvent, lines: tuple[Line, ...], problems: list[tuple[str, str]]
+) -> Decimal:
+    if model.total is None and not lines:
+        problems.append(("total", "is missing and there are no lines to sum"))
+        return Decimal(0)
+
+    summed = lines_total(lines)
+    if model.total is not None and lines and model.total != summed:
+        problems.append(
+            ("total", f"{model.total} differs from the sum of the lines, {summed}")
+        )
+    total = summed if model.total is None else model.total
+    if total < 0:
+        problems.append(("total", f"{total} is negative"))
+    return total
+
+
+def _check_return_fields(
+    model: CanonicalEvent, problems: list[tuple[str, str]]
+) -> None:
+    if model.type == "return":
+        return
+    if model.refunds_event_id is not None:
+        problems.append(("refunds_event_id", "is only allowed on a return"))
+    if model.refunded_line_ids:
+        problems.append(("refunded_line_ids", "is only allowed on a return"))
+
+
+def event_to_json(event: Event) -> dict[str, Any]:
+    """Turn an event back into canonical JSON (money as strings, time with offset)."""
+    identity = {
+        name: value
+        for name in ("customer_id", "loyalty_id", "email", "phone")
+        if (value := getattr(event.identity, name)) is not None
+    }
+    payload: dict[str, Any] = {
+        "event_id": event.event_id,
+        "type": event.type.value,
+        "occurred_at": event.occurred_at.isoformat(),
+        "total": str(event.total),
+        "currency": event.currency,
+        "lines": [_line_to_json(line) for line in event.lines],
+        "customer": identity,
+        "store": event.store,
+        "channel": event.channel,
+        "refunds_event_id": event.refunds_event_id,
+        "refunded_line_ids": list(event.refunded_line_ids),
+    }
+    return payload
+
+
+def _line_to_json(line: Line) -> dict[str, Any]:
+    return {
+        "sku": line.sku,
+        "description": line.description,
+        "quantity": str(line.quantity),
+        "unit_price": str(line.unit_price),
+        "total": str(line.total),
+        "tags": sorted(line.tags),
+        "line_id": line.line_id,
+    }

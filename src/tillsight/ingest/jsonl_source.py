@@ -1,0 +1,46 @@
+"""Read canonical events from a JSON Lines file, one event per line."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from tillsight.core.events import Event
+from tillsight.errors import InputError, RowError
+from tillsight.ingest.canonical import parse_canonical, to_event
+from tillsight.ingest.rejects import REJECT_KEY, RejectedRow
+
+
+def read_jsonl(
+    path: str | Path, default_zone: ZoneInfo, *, source: str = "jsonl"
+) -> Iterator[Event | RowError]:
+    """Yield an event per good line and a ``RowError`` per bad one.
+
+    Blank lines are skipped. A ``_rejected`` key, which a rejects file adds to
+    each line, is dropped, so a fixed rejects file imports as it is. Every row
+    error is a :class:`RejectedRow` that keeps the line's text.
+    """
+    with Path(path).open(encoding="utf-8") as file:
+        for number, text in enumerate(file, start=1):
+            if text.strip():
+                yield _read_line(text.rstrip("\r\n"), number, default_zone, source)
+
+
+def _read_line(
+    text: str, number: int, zone: ZoneInfo, source: str
+) -> Event | RejectedRow:
+    try:
+        data = json.loads(text, parse_float=Decimal)
+    except json.JSONDecodeError as exc:
+        reason = f"is not valid JSON: {exc.msg} at column {exc.colno}"
+        return RejectedRow(number, [("(line)", reason)], raw=text)
+    if isinstance(data, dict):
+        data.pop(REJECT_KEY, None)
+
+    try:
+        return to_event(parse_canonical(data), zone, source=source)
+    except InputError as exc:
+        return RejectedRow(number, exc.errors, raw=text)

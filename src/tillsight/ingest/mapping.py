@@ -1,0 +1,238 @@
+"""The mapping file: which columns of a till's export mean what.
+
+A mapping is YAML, checked by Pydantic; a mistake is reported with the key and
+the line of the file it sits on. ``examples/mappings/online-retail.yaml`` is a
+commented, complete example.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from tillsight.errors import ConfigError
+from tillsight.ingest.canonical import DISCOUNT_TAG, EXCLUDED_TAG
+
+LineRole = Literal["product", "excluded", "discount"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ValueSource(_Strict):
+    """A value read from a column or the same constant for every row."""
+
+    column: str | None = None
+    constant: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ValueSource:
+        if (self.column is None) == (self.constant is None):
+            raise ValueError("give exactly one of 'column' or 'constant'")
+        return self
+
+
+class TimeSpec(_Strict):
+    """Where the time is and how to read it."""
+
+    column: str
+    format: str = "iso"
+    zone: str
+
+    @model_validator(mode="after")
+    def _known_zone(self) -> TimeSpec:
+        try:
+            ZoneInfo(self.zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"zone {self.zone!r} is not an IANA time zone such as Europe/London"
+            ) from None
+        return self
+
+    @property
+    def tzinfo(self) -> ZoneInfo:
+        """The zone that a time without offset is read in."""
+        return ZoneInfo(self.zone)
+
+
+class CustomerSpec(_Strict):
+    """The identity columns; a row whose columns are all empty is a guest's."""
+
+    customer_id: str | None = None
+    loyalty_id: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    strip_float_suffix: bool = False
+    guest_values: list[str] = Field(default_factory=lambda: [""])
+
+
+class LineColumns(_Strict):
+    """The columns of one line."""
+
+    sku: str
+    description: str | None = None
+    quantity: str
+    unit_price: str
+    total: str | None = None
+    discount: str | None = None
+    line_id: str | None = None
+
+
+class ReturnSpec(_Strict):
+    """How a return is told apart from a sale: exactly one way."""
+
+    transaction_id_prefix: str | None = None
+    negative_quantity: bool = False
+    type_column: str | None = None
+    type_value: str | None = None
+    refunds_column: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one_way(self) -> ReturnSpec:
+        ways = [
+            self.transaction_id_prefix is not None,
+            self.negative_quantity,
+            self.type_column is not None,
+        ]
+        if sum(ways) != 1:
+            raise ValueError(
+                "give exactly one of 'transaction_id_prefix', "
+                "'negative_quantity: true' or 'type_column' with 'type_value'"
+            )
+        if (self.type_column is None) != (self.type_value is None):
+            raise ValueError("'type_column' and 'type_value' go together")
+        return self
+
+
+class LineRule(_Strict):
+    """Tags and a role for the lines whose sku or description match."""
+
+    skus: list[str] | None = None
+    sku_pattern: str | None = None
+    description_pattern: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    role: LineRole | None = None
+
+    @model_validator(mode="after")
+    def _one_test(self) -> LineRule:
+        tests = [self.skus, self.sku_pattern, self.description_pattern]
+        if sum(test is not None for test in tests) != 1:
+            raise ValueError(
+                "give exactly one of 'skus', 'sku_pattern' or 'description_pattern'"
+            )
+        for pattern in (self.sku_pattern, self.description_pattern):
+            if pattern is not None:
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    raise ValueError(f"{pattern!r} is not a regex: {exc}") from None
+        return self
+
+    def matches(self, sku: str, description: str) -> bool:
+        """Say whether this rule applies to a line."""
+        if self.skus is not None:
+            return sku in self.skus
+        if self.sku_pattern is not None:
+            return re.search(self.sku_pattern, sku) is not None
+        assert self.description_pattern is not None
+        return re.search(self.description_pattern, description) is not None
+
+
+class Mapping(_Strict):
+    """Everything the CSV reader needs to know about one till's export."""
+
+    source: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
+    transaction_id: str
+    time: TimeSpec
+    customer: CustomerSpec = Field(default_factory=CustomerSpec)
+    line: LineColumns
+    currency: ValueSource
+    store: ValueSource | None = None
+    channel: ValueSource | None = None
+    returns: ReturnSpec
+    line_rules: list[LineRule] = Field(default_factory=list)
+    reject_unpriced: bool = False
+    delimiter: str = Field(default=",", min_length=1, max_length=1)
+    encoding: str = "utf-8"
+
+    def classify(self, sku: str, description: str) -> tuple[LineRole, frozenset[str]]:
+        """Give a line its role (first rule that sets one) and every matching tag."""
+        role: LineRole | None = None
+        tags: set[str] = set()
+        for rule in self.line_rules:
+            if rule.matches(sku, description):
+                tags.update(rule.tags)
+                role = role or rule.role
+        role = role or "product"
+        if role == "excluded":
+            tags.add(EXCLUDED_TAG)
+        elif role == "discount":
+            tags.add(DISCOUNT_TAG)
+        return role, frozenset(tags)
+
+    def event_id(self, transaction_id: str) -> str:
+        """Name an event after its source and the till's transaction id."""
+        return f"{self.source}:{transaction_id}"
+
+
+def load_mapping(path: str | Path) -> Mapping:
+    """Read and check a mapping file; raise ``ConfigError`` naming key and line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the mapping: {exc}") from exc
+    return parse_mapping(text, name=str(path))
+
+
+def parse_mapping(text: str, *, name: str = "<mapping>") -> Mapping:
+    """Check mapping YAML given as text."""
+    try:
+        data = yaml.safe_load(text)
+        root = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{name}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{name}: a mapping file is a YAML mapping of keys")
+
+    try:
+        return Mapping.model_validate(data)
+    except ValidationError as exc:
+        messages = [_describe(error, root, name) for error in exc.errors()]
+        raise ConfigError("\n".join(messages)) from exc
+
+
+def _describe(error: Any, root: yaml.Node | None, name: str) -> str:
+    loc: tuple[int | str, ...] = error["loc"]
+    key = ".".join(str(part) for part in loc) or "(top)"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{name}: line {_line_of(root, loc)}: {key}: {message}"
+
+
+def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int:
+    """Find the 1-based line of the deepest node on the path that exists."""
+    line = 1 if node is None else node.start_mark.line + 1
+    for part in loc:
+        child = _child(node, part)
+        if child is None:
+            break
+        node, line = child
+    return line
+
+
+def _child(node: yaml.Node | None, part: int | str) -> tuple[yaml.Node, int] | None:
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if key.value == part:
+                return value, key.start_mark.line + 1
+    if isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+        items = node.value
+        if part < len(items):
+            return items[part], items[part].start_mark.line + 1
+    return None

@@ -1,0 +1,161 @@
+"""Rejected rows, the file they are written to, and the tally of an import.
+
+A rejects file can be fixed by hand and imported again as it is: a CSV keeps
+the original columns and adds ``_line``, ``_field`` and ``_reason`` (which the
+CSV reader ignores, as it ignores any column the mapping does not name); a
+JSON Lines file keeps each original object and adds a ``_rejected`` key (which
+the JSON Lines reader drops).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+from tillsight.core.events import Event, EventType
+from tillsight.errors import RowError
+
+REJECT_COLUMNS = ("_line", "_field", "_reason")
+REJECT_KEY = "_rejected"
+
+
+class RejectedRow(RowError):
+    """A row error that keeps the row as it was read, to write it back out.
+
+    ``raw`` is the row's fields (CSV, with ``header``) or its text (JSON Lines).
+    ``transaction_id`` groups the rows of one rejected transaction.
+    """
+
+    def __init__(
+        self,
+        line: int,
+        errors: list[tuple[str, str]],
+        *,
+        raw: Sequence[str] | str,
+        header: Sequence[str] | None = None,
+        transaction_id: str | None = None,
+    ) -> None:
+        super().__init__(line, errors)
+        self.raw = raw
+        self.header = header
+        self.transaction_id = transaction_id
+
+
+class RejectsWriter:
+    """Write rejected rows to ``path``; the file is made only if a row comes.
+
+    The format follows the first row: CSV if it carries a header, else JSON
+    Lines. Use as a context manager.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.written = 0
+        self._file: IO[str] | None = None
+        self._csv: Any = None
+
+    def __enter__(self) -> RejectsWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Flush and close the file, if one was opened."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def write(self, row: RowError) -> None:
+        """Append one rejected row with its line, field and reason."""
+        fields = "; ".join(field for field, _ in row.errors)
+        reasons = "; ".join(reason for _, reason in row.errors)
+        if isinstance(row, RejectedRow) and row.header is not None:
+            self._write_csv(row, row.header, [str(row.line), fields, reasons])
+        else:
+            self._write_jsonl(row)
+        self.written += 1
+
+    def _write_csv(
+        self, row: RejectedRow, header: Sequence[str], extra: list[str]
+    ) -> None:
+        if self._file is None:
+            self._file = self.path.open("w", newline="", encoding="utf-8")
+            self._csv = csv.writer(self._file)
+            self._csv.writerow([*header, *REJECT_COLUMNS])
+        values = list(row.raw)
+        values += [""] * (len(header) - len(values))
+        self._csv.writerow([*values, *extra])
+
+    def _write_jsonl(self, row: RowError) -> None:
+        if self._file is None:
+            self._file = self.path.open("w", encoding="utf-8")
+        note = json.dumps(
+            {
+                "line": row.line,
+                "errors": [{"field": f, "reason": r} for f, r in row.errors],
+            },
+            ensure_ascii=False,
+        )
+        raw = row.raw if isinstance(row, RejectedRow) else ""
+        self._file.write(_with_note(str(raw), note) + "\n")
+
+
+def _with_note(raw: str, note: str) -> str:
+    """Put the note into the original object's text without re-encoding it."""
+    text = raw.strip()
+    head = f'{{"{REJECT_KEY}": {note}'
+    if text.startswith("{") and text.endswith("}"):
+        rest = text[1:].lstrip()
+        return head + ("}" if rest.startswith("}") else ", " + rest)
+    return head + f", {json.dumps('_original')}: {json.dumps(raw)}}}"
+
+
+@dataclass(slots=True)
+class ImportSummary:
+    """What an import read, kept and rejected."""
+
+    rows_read: int = 0
+    transactions: int = 0
+    purchases: int = 0
+    returns: int = 0
+    guest_transactions: int = 0
+    rejected_rows: int = 0
+    rejected_transactions: int = 0
+    _last_rejected: str | None = field(default=None, repr=False, compare=False)
+
+    def add(self, item: Event | RowError, *, rows: int | None = None) -> None:
+        """Count an event (``rows`` defaults to its number of lines) or a reject."""
+        if isinstance(item, Event):
+            self._add_event(item, max(1, len(item.lines)) if rows is None else rows)
+        else:
+            self._add_reject(item)
+
+    def _add_event(self, event: Event, rows: int) -> None:
+        self._last_rejected = None
+        self.rows_read += rows
+        self.transactions += 1
+        if event.type is EventType.PURCHASE:
+            self.purchases += 1
+        else:
+            self.returns += 1
+        if event.is_guest:
+            self.guest_transactions += 1
+
+    def _add_reject(self, row: RowError) -> None:
+        self.rows_read += 1
+        self.rejected_rows += 1
+        key = row.transaction_id if isinstance(row, RejectedRow) else None
+        if key is None or key != self._last_rejected:
+            self.rejected_transactions += 1
+        self._last_rejected = key
