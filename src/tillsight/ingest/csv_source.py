@@ -607,18 +607,17 @@ def _shared_mismatches(mapping: Mapping, rows: list[_Row]) -> Problems:
     for row in rows[1:]:
         if row.shared == first.shared:
             continue
+        columns = _shared_columns(mapping)
         for name, mine, theirs in zip(
             _SHARED_NAMES, row.shared, first.shared, strict=True
         ):
             if mine != theirs:
-                problems.append(
-                    (
-                        name,
-                        f"line {row.line} has '{mine or ''}' but line {first.line}, "
-                        f"the first of transaction '{first.transaction_id}', "
-                        f"has '{theirs or ''}'",
-                    )
+                reason = (
+                    f"line {row.line} has '{mine or ''}' but line {first.line}, "
+                    f"the first of transaction '{first.transaction_id}', "
+                    f"has '{theirs or ''}'"
                 )
+                problems.append((columns[name] or name, reason))
     return problems
 
 
