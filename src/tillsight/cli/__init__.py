@@ -1,0 +1,39 @@
+"""The ``tillsight`` command line."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from tillsight.cli import history, lookup
+from tillsight.errors import TillsightError
+
+app = typer.Typer(
+    name="tillsight",
+    help="Point-of-sale transactions in, customer lifecycle journeys out.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+history.register(app)
+lookup.register(app)
+
+
+def main() -> None:
+    """Run the CLI; tillsight errors end with their message, not a traceback."""
+    try:
+        app(standalone_mode=False)
+    except TillsightError as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

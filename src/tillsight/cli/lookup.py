@@ -1,0 +1,136 @@
+"""``customer``, ``stages`` and ``firings``: what the engine decided."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import func, select
+
+from tillsight.cli.options import Database
+from tillsight.store import queries, schema
+from tillsight.store.db import connect
+
+console = Console()
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(customer)
+    app.command()(stages)
+    app.command()(firings)
+
+
+def customer(
+    reference: Annotated[
+        str, typer.Argument(metavar="ID", help="Customer key, POS id or loyalty id.")
+    ],
+    db: Database = None,
+    superseded: Annotated[
+        bool, typer.Option(help="Also show decisions a late event superseded.")
+    ] = False,
+) -> None:
+    """Show a customer's profile and timeline; each change with its rule and event."""
+    show_customer(db, reference, include_superseded=superseded)
+
+
+def stages(db: Database = None) -> None:
+    """Count customers by stage, segment and tier."""
+    show_stages(db)
+
+
+def firings(db: Database = None) -> None:
+    """Write every rule firing as CSV: customer, rule, time, event id."""
+    store = connect(db)
+    writer = csv.writer(sys.stdout)
+    writer.writerow(["customer", "rule", "time", "event_id"])
+    with store.connect() as conn:
+        for key, rule, at, event_id in queries.firings(conn):
+            writer.writerow([key, rule, at.isoformat(), event_id])
+
+
+def show_customer(
+    db: str | None, reference: str | None, *, include_superseded: bool = False
+) -> None:
+    """Print one customer (by default the one with the most firings)."""
+    store = connect(db)
+    with store.connect() as conn:
+        key = (
+            queries.find_customer_key(conn, reference)
+            if reference
+            else _busiest_customer(conn)
+        )
+        if key is None:
+            console.print("no customers yet")
+            return
+        profile = queries.profile(conn, key)
+        entries = queries.timeline(conn, key, include_superseded=include_superseded)
+    console.print(_profile_table(profile))
+    console.print(_timeline_table(profile.key, entries))
+
+
+def show_stages(db: str | None) -> None:
+    """Print customer counts by stage, segment and tier."""
+    store = connect(db)
+    with store.connect() as conn:
+        counts = queries.stage_counts(conn)
+    table = Table(title="Customers by stage, segment and tier")
+    table.add_column("kind")
+    table.add_column("name")
+    table.add_column("customers", justify="right")
+    for kind in ("stage", "segment", "tier"):
+        for name, number in sorted(counts[kind].items()):
+            table.add_row(kind, name, f"{number:,}")
+    console.print(table)
+
+
+def _busiest_customer(conn: object) -> str | None:
+    from sqlalchemy import Connection
+
+    assert isinstance(conn, Connection)
+    table = schema.timeline
+    row = conn.execute(
+        select(table.c.customer_key, func.count().label("n"))
+        .where(table.c.kind == "rule_fired")
+        .group_by(table.c.customer_key)
+        .order_by(func.count().desc(), table.c.customer_key)
+        .limit(1)
+    ).first()
+    return None if row is None else str(row.customer_key)
+
+
+def _profile_table(profile: queries.Profile) -> Table:
+    table = Table(title=f"Customer {profile.key}", show_header=False)
+    ids = ", ".join(f"{kind} {value}" for kind, value in profile.identities) or "-"
+    table.add_row("known as", ids)
+    table.add_row("stage", profile.stage or "-")
+    table.add_row("segments", ", ".join(profile.segments) or "-")
+    table.add_row("tier", profile.tier or "-")
+    table.add_row("purchases (counting)", str(profile.purchase_count))
+    table.add_row("lifetime net spend", f"{profile.lifetime_net_spend:,.2f}")
+    table.add_row("points", f"{profile.points_balance:,}")
+    first = profile.first_purchase_at
+    last = profile.last_purchase_at
+    table.add_row("first purchase", first.isoformat() if first else "-")
+    table.add_row("last purchase", last.isoformat() if last else "-")
+    return table
+
+
+def _timeline_table(key: str, entries: list[queries.TimelineEntry]) -> Table:
+    table = Table(title=f"Timeline of {key}")
+    for column in ("time", "what", "subject", "rule", "event"):
+        table.add_column(column)
+    for entry in entries:
+        what = entry.kind.replace("_", " ")
+        if entry.superseded:
+            what += " (superseded)"
+        subject = entry.subject
+        if entry.kind == "points" and entry.detail:
+            subject = f"{entry.detail['delta']:+,} ({subject})"
+        table.add_row(
+            entry.at.isoformat(), what, subject, entry.rule_id, entry.event_id
+        )
+    return table

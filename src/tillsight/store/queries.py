@@ -1,0 +1,149 @@
+"""Reading profiles, timelines and counts back out of the store."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, func, select
+
+from tillsight.errors import NotFoundError
+from tillsight.store import schema
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    key: str
+    stage: str | None
+    tier: str | None
+    segments: list[str]
+    purchase_count: int
+    lifetime_net_spend: Decimal
+    points_balance: int
+    first_purchase_at: datetime | None
+    last_purchase_at: datetime | None
+    identities: list[tuple[str, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    at: datetime
+    kind: str
+    rule_id: str
+    event_id: str
+    subject: str
+    detail: dict[str, Any] | None
+    superseded: bool
+
+
+def find_customer_key(conn: Connection, reference: str) -> str:
+    """The key for a customer key, a POS customer id or a loyalty id."""
+    customers = schema.customers
+    if conn.execute(
+        select(customers.c.key).where(customers.c.key == reference)
+    ).first():
+        return reference
+    identities = schema.identities
+    key = conn.execute(
+        select(identities.c.customer_key).where(
+            identities.c.kind.in_(("customer", "loyalty")),
+            identities.c.value == reference,
+        )
+    ).scalar()
+    if key is None:
+        raise NotFoundError(
+            f"no customer with key, customer id or loyalty id {reference!r}"
+        )
+    return str(key)
+
+
+def profile(conn: Connection, key: str) -> Profile:
+    """The profile columns of one customer."""
+    customers = schema.customers
+    row = conn.execute(select(customers).where(customers.c.key == key)).first()
+    if row is None:
+        raise NotFoundError(f"no customer with key {key!r}")
+    identities = schema.identities
+    pairs = conn.execute(
+        select(identities.c.kind, identities.c.value)
+        .where(
+            identities.c.customer_key == key,
+            identities.c.kind.in_(("customer", "loyalty")),
+        )
+        .order_by(identities.c.kind)
+    ).all()
+    return Profile(
+        key=row.key,
+        stage=row.stage,
+        tier=row.tier,
+        segments=orjson.loads(row.segments),
+        purchase_count=row.purchase_count,
+        lifetime_net_spend=Decimal(row.lifetime_net_spend),
+        points_balance=row.points_balance,
+        first_purchase_at=row.first_purchase_at,
+        last_purchase_at=row.last_purchase_at,
+        identities=[(kind, value) for kind, value in pairs],
+    )
+
+
+def timeline(
+    conn: Connection, key: str, *, include_superseded: bool = False
+) -> list[TimelineEntry]:
+    """Every decision for a customer, oldest first."""
+    table = schema.timeline
+    query = select(table).where(table.c.customer_key == key)
+    if not include_superseded:
+        query = query.where(~table.c.superseded)
+    rows = conn.execute(query.order_by(table.c.at, table.c.id))
+    return [
+        TimelineEntry(
+            at=row.at,
+            kind=row.kind,
+            rule_id=row.rule_id,
+            event_id=row.event_id,
+            subject=row.subject,
+            detail=orjson.loads(row.detail) if row.detail else None,
+            superseded=row.superseded,
+        )
+        for row in rows
+    ]
+
+
+def stage_counts(conn: Connection) -> dict[str, Counter[str]]:
+    """How many customers are in each stage, segment and tier."""
+    customers = schema.customers
+    live = customers.c.merged_into.is_(None)
+    counts: dict[str, Counter[str]] = {
+        "stage": Counter(),
+        "segment": Counter(),
+        "tier": Counter(),
+    }
+    for stage, number in conn.execute(
+        select(customers.c.stage, func.count()).where(live).group_by(customers.c.stage)
+    ):
+        counts["stage"][stage or "(none)"] = number
+    for tier, number in conn.execute(
+        select(customers.c.tier, func.count()).where(live).group_by(customers.c.tier)
+    ):
+        counts["tier"][tier or "(none)"] = number
+    for (raw,) in conn.execute(select(customers.c.segments).where(live)):
+        counts["segment"].update(orjson.loads(raw))
+    return counts
+
+
+def firings(conn: Connection) -> Iterator[tuple[str, str, datetime, str]]:
+    """Every rule firing that still holds: customer, rule, time, event id."""
+    table = schema.timeline
+    rows = conn.execute(
+        select(table.c.customer_key, table.c.rule_id, table.c.at, table.c.event_id)
+        .where(table.c.kind == "rule_fired", ~table.c.superseded)
+        .order_by(table.c.at, table.c.customer_key, table.c.rule_id)
+        .execution_options(yield_per=5000)
+    )
+    for row in rows:
+        yield row.customer_key, row.rule_id, row.at, row.event_id

@@ -1,0 +1,300 @@
+"""Every row of the default programme (DESIGN.md), through the pure engine."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from tillsight.core.decisions import Decision, Kind
+from tillsight.core.engine import Engine
+from tillsight.core.events import Event
+from tillsight.core.state import CustomerState
+from tillsight.core.timeconv import instant_us
+
+from factories import at, refund, sale
+
+
+def run(
+    engine: Engine, events: list[Event], until: str | None = None
+) -> tuple[CustomerState, list[Decision]]:
+    until_us = instant_us(datetime.fromisoformat(until)) + 1 if until else None
+    return engine.replay("C1", events, until_us=until_us)
+
+
+def fired(decisions: list[Decision], rule: str) -> list[str | None]:
+    return [
+        d.event_id for d in decisions if d.kind is Kind.RULE_FIRED and d.rule_id == rule
+    ]
+
+
+def actions(decisions: list[Decision]) -> list[str]:
+    return [d.subject for d in decisions if d.kind is Kind.ACTION]
+
+
+def test_first_purchase_enters_new_and_starts_welcome(default_engine: Engine) -> None:
+    state, decisions = run(
+        default_engine, [sale("E1", "2025-01-01T10:00:00+00:00", "20")]
+    )
+
+    assert state.stage == "new"
+    assert fired(decisions, "first_purchase") == ["E1"]
+    assert "journey:welcome" in actions(decisions)
+
+
+def test_first_purchase_fires_once_ever(default_engine: Engine) -> None:
+    events = [
+        sale("E1", "2025-01-01T10:00:00+00:00", "20"),
+        refund("R1", "2025-01-02T10:00:00+00:00", "20", of="E1"),
+        sale("E2", "2025-01-03T10:00:00+00:00", "20"),
+    ]
+
+    _, decisions = run(default_engine, events)
+
+    assert fired(decisions, "first_purchase") == ["E1"]
+
+
+def test_third_purchase_within_90_days_enters_active(default_engine: Engine) -> None:
+    events = [
+        sale("E1", "2025-01-01T10:00:00+00:00", "20"),
+        sale("E2", "2025-02-01T10:00:00+00:00", "20"),
+        sale("E3", "2025-03-01T10:00:00+00:00", "20"),
+    ]
+
+    state, decisions = run(default_engine, events)
+
+    assert state.stage == "active"
+    assert fired(decisions, "active_engaged") == ["E3"]
+    assert "reward:surprise_and_delight" in actions(decisions)
+
+
+def test_purchase_exactly_90_days_back_is_inside_the_window(
+    default_engine: Engine,
+) -> None:
+    events = [
+        sale("E1", "2025-01-01T10:00:00+00:00", "20"),
+        sale("E2", "2025-02-01T10:00:00+00:00", "20"),
+        sale("E3", "2025-04-01T10:00:00+01:00", "20"),  # 10:00 wall clock
+    ]
+
+    _, decisions = run(default_engine, events)
+
+    assert fired(decisions, "active_engaged") == ["E3"]
+
+
+def test_purchase_a_minute_past_90_days_is_outside_the_window(
+    default_engine: Engine,
+) -> None:
+    events = [
+        sale("E1", "2025-01-01T10:00:00+00:00", "20"),
+        sale("E2", "2025-02-01T10:00:00+00:00", "20"),
+        sale("E3", "2025-04-01T10:01:00+01:00", "20"),
+    ]
+
+    _, decisions = run(default_engine, events)
+
+    assert fired(decisions, "active_engaged") == []
+
+
+def test_window_counts_calendar_days_across_a_dst_change(
+    default_engine: Engine,
+) -> None:
+    # 10:00 wall clock in January (GMT) and 10:00 wall clock 90 days later
+    # (BST) are 89 days 23 hours apart in absolute time, and still 90 days.
+    events = [
+        sale("E1", "2025-01-05T10:00:00+00:00", "20"),
+        sale("E2", "2025-03-01T10:00:00+00:00", "20"),
+        sale("E3", "2025-04-05T10:00:00+01:00", "20"),
+    ]
+
+    _, decisions = run(default_engine, events)
+
+    assert fired(decisions, "active_engaged") == ["E3"]
+
+
+def test_active_rule_is_edge_triggered(default_engine: Engine) -> None:
+    events = [
+        sale(f"E{n}", f"2025-01-{n:02d}T10:00:00+00:00", "20") for n in range(1, 7)
+    ]
+
+    _, decisions = run(default_engine, events)
+
+    assert fired(decisions, "active_engaged") == ["E3"]
+
+
+def test_active_fires_again_after_the_count_drops_below_three(
+    default_engine: Engine,
+) -> None:
+    events = [
+        sale("E1", "2025-01-01T10:00:00+00:00", "20"),
+        sale("E2", "2025-01-02T10:00:00+00:00", "20"),
+        sale("E3", "2025-01-03T10:00:00+00:00", "20"),
+        sale("E4", "2025-06-01T10:00:00+01:00", "20"),
+        sale("E5", "2025-06-02T10:00:00+01:00", "20"),
+        sale("E6", "2025-06-03T10:00:00+01:00", "20"),
+    ]
+
+    _, decisions = run(default_engine, events)
+
+    assert fired(decisions, "active_engaged") == ["E3", "E6"]
+
+
+@pytest.mark.parametrize(
+    ("amount", "expected"),
+    [("1000.00", []), ("1000.01", ["E1"]), ("2400.00", ["E1"])],
+)
+def test_high_value_means_strictly_over_1000(
+    default_engine: Engine, amount: str, expected: list[str]
+) -> None:
+    state, decisions = run(
+        default_engine, [sale("E1", "2025-01-01T10:00:00+00:00", amount)]
+    )
+
+    assert fired(decisions, "high_value_purchase") == expected
+    assert ("high_value" in state.segments) is bool(expected)
+
+
+def test_high_value_fires_each_time_but_treatment_happens_once(
+    default_engine: Engine,
+) -> None:
+    events = [
+        sale("E1", "2025-01-01T10:00:00+00:00", "1500"),
+        sale("E2", "2025-01-02T10:00:00+00:00", "1500"),
+    ]
+
+    _, decisions = run(default_engine, events)
+
+    assert fired(decisions, "high_value_purchase") == ["E1", "E2"]
+    assert actions(decisions).count("offer:vip_exclusive_treatment") == 1
+
+
+def test_return_is_a_service_interaction_and_leaves_the_stage(
+    default_engine: Engine,
+) -> None:
+    events = [
+        sale("E1", "2025-01-01T10:00:00+00:00", "20"),
+        refund("R1", "2025-01-05T10:00:00+00:00", "5"),
+        refund("R2", "2025-01-06T10:00:00+00:00", "5"),
+    ]
+
+    state, decisions = run(default_engine, events)
+
+    assert state.stage == "new"
+    assert fired(decisions, "return_processed") == ["R1", "R2"]
+    moments = [d.subject for d in decisions if d.kind is Kind.MOMENT]
+    assert moments == ["service_interaction", "service_interaction"]
+    assert actions(decisions).count("survey:satisfaction") == 2
+
+
+def test_no_purchase_in_180_days_lapses_at_the_due_time(default_engine: Engine) -> None:
+    state, decisions = run(
+        default_engine,
+        [sale("E1", "2025-01-01T10:00:00+00:00", "20")],
+        until="2025-12-31T00:00:00+00:00",
+    )
+
+    lapses = [
+        d for d in decisions if d.rule_id == "lapsed" and d.kind is Kind.RULE_FIRED
+    ]
+    assert state.stage == "lapsed"
+    assert [d.at_us for d in lapses] == [instant_us(at("2025-06-30T10:00:00+01:00"))]
+    assert lapses[0].event_id == "E1"
+    assert {"journey:win_back", "reward:win_back_incentive"} <= set(actions(decisions))
+
+
+def test_purchase_at_exactly_the_due_time_rearms_before_the_timer_fires(
+    default_engine: Engine,
+) -> None:
+    events = [
+        sale("E1", "2025-01-01T10:00:00+00:00", "20"),
+        sale("E2", "2025-06-30T10:00:00+01:00", "20"),
+    ]
+
+    state, decisions = run(default_engine, events, until="2025-07-01T00:00:00+00:00")
+
+    assert fired(decisions, "lapsed") == []
+    assert state.timers["lapsed"].cause_event_id == "E2"
+
+
+def test_purchase_a_second_after_the_due_time_is_a_won_back_customer(
+    default_engine: Engine,
+) -> None:
+    events = [
+        sale("E1", "2025-01-01T10:00:00+00:00", "20"),
+        sale("E2", "2025-06-30T10:00:01+01:00", "20"),
+    ]
+
+    state, decisions = run(default_engine, events)
+
+    assert fired(decisions, "lapsed") == ["E1"]
+    assert fired(decisions, "won_back") == ["E2"]
+    assert state.stage == "returning"
+    assert "end_journey:win_back" in actions(decisions)
+
+
+def test_a_return_does_not_reset_the_inactivity_clock(default_engine: Engine) -> None:
+    events = [
+        sale("E1", "2025-01-01T10:00:00+00:00", "20"),
+        refund("R1", "2025-05-01T10:00:00+01:00", "5"),
+    ]
+
+    _, decisions = run(default_engine, events, until="2025-07-01T00:00:00+00:00")
+
+    assert fired(decisions, "lapsed") == ["E1"]
+
+
+def test_vip_tier_is_reached_when_lifetime_net_spend_reaches_2500(
+    default_engine: Engine,
+) -> None:
+    events = [
+        sale("E1", "2025-01-01T10:00:00+00:00", "1000"),
+        refund("R1", "2025-01-02T10:00:00+00:00", "100"),
+        sale("E2", "2025-01-03T10:00:00+00:00", "1500"),
+        sale("E3", "2025-01-04T10:00:00+00:00", "100"),
+        sale("E4", "2025-01-05T10:00:00+00:00", "900"),
+    ]
+
+    state, decisions = run(default_engine, events)
+
+    assert fired(decisions, "tier:vip") == ["E3"]
+    assert state.tier == "vip"
+    assert actions(decisions).count("sms:vip_congratulations") == 1
+
+
+def test_vip_tier_is_entered_once_even_after_dropping_below(
+    default_engine: Engine,
+) -> None:
+    events = [
+        sale("E1", "2025-01-01T10:00:00+00:00", "2500"),
+        refund("R1", "2025-01-02T10:00:00+00:00", "500", of="E1"),
+        sale("E2", "2025-01-03T10:00:00+00:00", "600"),
+    ]
+
+    state, decisions = run(default_engine, events)
+
+    assert fired(decisions, "tier:vip") == ["E1"]
+    assert state.tier == "vip"
+
+
+def test_screening_line_awards_wellness_points(default_engine: Engine) -> None:
+    tagged = frozenset({"preventative-screening"})
+    events = [
+        sale("E1", "2025-01-01T10:00:00+00:00", "40", tags=tagged),
+        sale("E2", "2025-01-02T10:00:00+00:00", "40"),
+    ]
+
+    state, decisions = run(default_engine, events)
+
+    assert fired(decisions, "wellness_screening") == ["E1"]
+    assert "email:wellness_points" in actions(decisions)
+    assert state.points_balance == 40 + 200 + 40
+
+
+def test_equal_timestamps_are_ordered_by_event_id(default_engine: Engine) -> None:
+    same = "2025-01-01T10:00:00+00:00"
+    events = [sale("A", same, "20"), sale("B", same, "20"), sale("C", same, "20")]
+
+    _, decisions = run(default_engine, events)
+
+    assert fired(decisions, "first_purchase") == ["A"]
+    assert fired(decisions, "active_engaged") == ["C"]
