@@ -15,11 +15,9 @@ from tillsight.errors import InputError
 from tillsight.ingest import RejectedRow, read_csv
 from tillsight.ingest.csv_source import _new_line
 
-SALE = "536365,85123A,WHITE HANGING HEART T-LIGHT HOLDER,6,2010-12-01 08:26:00,2.55,17850.0,United Kingdom"
-SALE_2 = (
-    "536365,71053,WHITE METAL LANTERN,6,2010-12-01 08:26:00,3.39,17850.0,United Kingdom"
-)
-NEXT = "536366,22633,HAND WARMER UNION JACK,6,2010-12-01 08:28:00,1.85,17850.0,United Kingdom"
+SALE = "536365,85123A,WHITE HANGING HEART T-LIGHT HOLDER,6,2010-12-01 08:26:00,2.55,17850.0,UK"
+SALE_2 = "536365,71053,WHITE METAL LANTERN,6,2010-12-01 08:26:00,3.39,17850.0,UK"
+NEXT = "536366,22633,HAND WARMER UNION JACK,6,2010-12-01 08:28:00,1.85,17850.0,UK"
 
 
 def test_a_sale_becomes_one_purchase_with_exact_totals(write_csv, read):
@@ -68,7 +66,7 @@ def test_an_ambiguous_fall_back_time_is_read_as_its_first_occurrence(write_csv, 
 
 
 def test_a_return_has_positive_quantities_and_total(write_csv, read):
-    cancel = "C536379,22556,PLASTERS IN TIN CIRCUS PARADE,-12,2010-12-01 09:41:00,1.65,14527.0,United Kingdom"
+    cancel = "C536379,22556,PLASTERS IN TIN CIRCUS PARADE,-12,2010-12-01 09:41:00,1.65,14527.0,UK"
 
     events, _ = read(write_csv(cancel))
 
@@ -89,7 +87,7 @@ def test_a_row_with_an_empty_customer_is_a_guest_sale(write_csv, read):
 
 
 def test_a_quoted_description_with_commas_is_one_field(write_csv, read):
-    row = '536520,21123,"SET/10 IVORY POLKADOT PARTY CANDLES, BOXED",2,2010-12-01 12:43:00,1.25,14729.0,United Kingdom'
+    row = '536520,21123,"SET/10 IVORY POLKADOT PARTY CANDLES, BOXED",2,2010-12-01 12:43:00,1.25,14729.0,UK'
 
     events, errors = read(write_csv(row))
 
@@ -162,7 +160,9 @@ def test_a_bad_row_is_rejected_with_its_transaction(write_csv, read, bad_row, me
     by_line = {error.line: error for error in errors}
     assert str(by_line[3]) == message
     sibling = str(by_line[2])
-    assert "whole or not at all" in sibling or sibling == message.replace("line 3:", "line 2:", 1)
+    assert "whole or not at all" in sibling or sibling == message.replace(
+        "line 3:", "line 2:", 1
+    )
 
 
 def test_the_siblings_of_a_bad_row_name_it(write_csv, read):
@@ -194,7 +194,7 @@ def test_a_transaction_id_that_reappears_is_rejected_naming_both_lines(write_csv
 
 
 def test_negative_quantities_without_a_return_marker_are_rejected(write_csv, read):
-    adjustment = "536589,21777,,-10,2010-12-01 16:50:00,0.0,,United Kingdom"
+    adjustment = "536589,21777,,-10,2010-12-01 16:50:00,0.0,,UK"
 
     events, errors = read(write_csv(adjustment))
 
@@ -204,8 +204,8 @@ def test_negative_quantities_without_a_return_marker_are_rejected(write_csv, rea
 
 def test_a_return_with_mixed_signs_is_rejected(write_csv, read):
     rows = (
-        "C536379,22556,PLASTERS,-12,2010-12-01 09:41:00,1.65,14527.0,United Kingdom",
-        "C536379,22557,PLASTERS,3,2010-12-01 09:41:00,1.65,14527.0,United Kingdom",
+        "C536379,22556,PLASTERS,-12,2010-12-01 09:41:00,1.65,14527.0,UK",
+        "C536379,22557,PLASTERS,3,2010-12-01 09:41:00,1.65,14527.0,UK",
     )
 
     _, errors = read(write_csv(*rows))
@@ -227,7 +227,7 @@ def test_a_free_line_is_kept_with_total_zero(write_csv, read):
 def test_a_transaction_without_any_price_is_rejected_when_the_mapping_says(
     write_csv, read
 ):
-    stock_move = "536414,22139,,56,2010-12-01 11:52:00,0.0,,United Kingdom"
+    stock_move = "536414,22139,,56,2010-12-01 11:52:00,0.0,,UK"
 
     kept, _ = read(write_csv(stock_move), make_mapping(reject_unpriced=False))
     rejected, errors = read(write_csv(stock_move), make_mapping())
@@ -240,8 +240,8 @@ def test_a_transaction_without_any_price_is_rejected_when_the_mapping_says(
 def test_a_discount_line_lowers_a_purchase_and_postage_does_not_count(write_csv, read):
     rows = (
         SALE,
-        "536365,D,Discount,1,2010-12-01 08:26:00,5.00,17850.0,United Kingdom",
-        "536365,POST,POSTAGE,1,2010-12-01 08:26:00,18.00,17850.0,United Kingdom",
+        "536365,D,Discount,1,2010-12-01 08:26:00,5.00,17850.0,UK",
+        "536365,POST,POSTAGE,1,2010-12-01 08:26:00,18.00,17850.0,UK",
     )
 
     events, _ = read(write_csv(*rows))
@@ -254,7 +254,7 @@ def test_a_discount_line_lowers_a_purchase_and_postage_does_not_count(write_csv,
 
 
 def test_a_discount_on_a_cancellation_invoice_is_refunded(write_csv, read):
-    row = "C536379,D,Discount,-1,2010-12-01 09:41:00,27.50,14527.0,United Kingdom"
+    row = "C536379,D,Discount,-1,2010-12-01 09:41:00,27.50,14527.0,UK"
 
     events, _ = read(write_csv(row))
 

@@ -13,7 +13,14 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from tillsight.errors import ConfigError
 from tillsight.ingest.canonical import DISCOUNT_TAG, EXCLUDED_TAG
@@ -45,15 +52,16 @@ class TimeSpec(_Strict):
     format: str = "iso"
     zone: str
 
-    @model_validator(mode="after")
-    def _known_zone(self) -> TimeSpec:
+    @field_validator("zone")
+    @classmethod
+    def _known_zone(cls, zone: str) -> str:
         try:
-            ZoneInfo(self.zone)
+            ZoneInfo(zone)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(
-                f"zone {self.zone!r} is not an IANA time zone such as Europe/London"
+                f"{zone!r} is not an IANA time zone such as Europe/London"
             ) from None
-        return self
+        return zone
 
     @property
     def tzinfo(self) -> ZoneInfo:

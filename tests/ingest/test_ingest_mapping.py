@@ -1,0 +1,97 @@
+"""Mapping files are checked, and a mistake names its key and line."""
+
+from __future__ import annotations
+
+import pytest
+from ingest_helpers import EXAMPLE_MAPPING
+
+from tillsight.errors import ConfigError
+from tillsight.ingest import load_mapping, parse_mapping
+
+VALID = """\
+source: till
+transaction_id: txn
+time:
+  column: at
+  zone: Europe/London
+line:
+  sku: sku
+  quantity: qty
+  unit_price: price
+currency: {constant: GBP}
+returns:
+  transaction_id_prefix: R
+"""
+
+
+def test_the_online_retail_example_loads():
+    mapping = load_mapping(EXAMPLE_MAPPING)
+
+    assert mapping.event_id("536365") == "online-retail:536365"
+    assert mapping.classify("POST", "POSTAGE") == (
+        "excluded",
+        frozenset({"excluded", "non-product", "postage"}),
+    )
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            "  zone: Europe/London",
+            "  zone: Europe/Londn",
+            "line 5: time.zone: 'Europe/Londn' is not an IANA time zone",
+        ),
+        (
+            "quantity: qty",
+            "quantity: qty\n  colour: red",
+            "line 9: line.colour: Extra inputs",
+        ),
+        (
+            "  transaction_id_prefix: R",
+            "  transaction_id_prefix: R\n  negative_quantity: true",
+            "line 11: returns: give exactly one of",
+        ),
+        (
+            "{constant: GBP}",
+            "{constant: GBP, column: cur}",
+            "line 10: currency: give exactly one of 'column' or 'constant'",
+        ),
+        (
+            "returns:",
+            "line_rules:\n  - sku_pattern: '(('\nreturns:",
+            "line 12: line_rules.0: '((' is not a regex",
+        ),
+        ("transaction_id: txn\n", "", "line 1: transaction_id: Field required"),
+    ],
+)
+def test_a_mistake_names_the_key_and_its_line(old, new, message):
+    text = VALID.replace(old, new, 1)
+
+    with pytest.raises(ConfigError) as caught:
+        parse_mapping(text, name="m.yaml")
+
+    assert f"m.yaml: {message}" in str(caught.value)
+
+
+def test_a_file_that_is_not_yaml_is_a_config_error():
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        parse_mapping("source: [", name="m.yaml")
+
+
+def test_the_first_rule_with_a_role_wins_and_every_rule_tags():
+    text = VALID + (
+        "line_rules:\n"
+        "  - description_pattern: (?i)screening\n"
+        "    tags: [preventative-screening]\n"
+        "  - skus: [S1]\n"
+        "    role: discount\n"
+        "  - skus: [S1]\n"
+        "    role: excluded\n"
+        "    tags: [late]\n"
+    )
+
+    role, tags = parse_mapping(text).classify("S1", "Eye screening")
+
+    assert role == "discount"
+    assert tags == {"preventative-screening", "late", "discount"}

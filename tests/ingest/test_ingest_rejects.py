@@ -1,0 +1,125 @@
+"""Rejects files can be fixed and imported again; the summary counts it all."""
+
+from __future__ import annotations
+
+import csv
+import json
+from zoneinfo import ZoneInfo
+
+from ingest_helpers import make_mapping, split
+
+from tillsight.core.events import EventType
+from tillsight.ingest import ImportSummary, RejectsWriter, read_csv, read_jsonl
+
+GOOD = "536365,85123A,HEART HOLDER,6,2010-12-01 08:26:00,2.55,17850.0,United Kingdom"
+BAD_DATE = '536366,22633,"WARMER, RED",6,2010-13-01 08:28:00,1.85,17850.0,UK'
+SIBLING = "536366,22632,WARMER,6,2010-12-01 08:28:00,1.85,17850.0,UK"
+GUEST_RETURN = "C536367,22632,WARMER,-1,2010-12-01 08:30:00,1.85,,UK"
+
+
+def test_a_fixed_csv_rejects_file_imports_with_the_same_mapping(write_csv, tmp_path):
+    mapping = make_mapping()
+    rejects = tmp_path / "rejects.csv"
+    with RejectsWriter(rejects) as writer:
+        for error in split(read_csv(write_csv(GOOD, BAD_DATE, SIBLING), mapping))[1]:
+            writer.write(error)
+
+    with rejects.open(newline="", encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    assert [(r["_line"], r["_field"]) for r in rows] == [
+        ("3", "InvoiceDate"),
+        ("4", "InvoiceNo"),
+    ]
+    assert rows[0]["Description"] == "WARMER, RED"
+    fixed = rejects.read_text(encoding="utf-8").replace("2010-13-01", "2010-12-01")
+    rejects.write_text(fixed, encoding="utf-8")
+
+    events, errors = split(read_csv(rejects, mapping))
+
+    assert errors == []
+    assert [e.event_id for e in events] == ["online-retail:536366"]
+    assert len(events[0].lines) == 2
+
+
+def test_no_rejects_file_is_made_when_nothing_is_rejected(tmp_path):
+    rejects = tmp_path / "rejects.csv"
+
+    with RejectsWriter(rejects):
+        pass
+
+    assert not rejects.exists()
+
+
+def test_a_fixed_jsonl_rejects_file_imports_again(tmp_path):
+    zone = ZoneInfo("Europe/London")
+    good = {
+        "event_id": "api:1",
+        "type": "purchase",
+        "occurred_at": "2024-05-01T12:00:00",
+        "currency": "GBP",
+        "total": "5.00",
+    }
+    source = tmp_path / "events.jsonl"
+    lines = [json.dumps(good), "{not json", json.dumps({**good, "total": "x"})]
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    rejects = tmp_path / "rejects.jsonl"
+
+    events, errors = split(read_jsonl(source, zone))
+    with RejectsWriter(rejects) as writer:
+        for error in errors:
+            writer.write(error)
+    written = rejects.read_text(encoding="utf-8").splitlines()
+    rejects.write_text(written[1].replace('"x"', '"7.50"') + "\n", encoding="utf-8")
+    again, still_bad = split(read_jsonl(rejects, zone))
+
+    assert [e.event_id for e in events] == ["api:1"]
+    assert [(e.line, e.errors[0][0]) for e in errors] == [(2, "(line)"), (3, "total")]
+    assert json.loads(written[0])["_original"] == "{not json"
+    assert still_bad == []
+    assert again[0].total == 7.5
+
+
+def test_the_summary_counts_transactions_rows_and_rejects(write_csv):
+    summary = ImportSummary()
+    path = write_csv(GOOD, BAD_DATE, SIBLING, GUEST_RETURN)
+
+    for item in read_csv(path, make_mapping()):
+        summary.add(item)
+
+    assert summary == ImportSummary(
+        rows_read=4,
+        transactions=2,
+        purchases=1,
+        returns=1,
+        guest_transactions=1,
+        rejected_rows=2,
+        rejected_transactions=1,
+    )
+
+
+def test_a_jsonl_line_number_points_at_the_bad_line(tmp_path):
+    path = tmp_path / "events.jsonl"
+    path.write_text('\n\n{"event_id": "a"}\n', encoding="utf-8")
+
+    _, errors = split(read_jsonl(path, ZoneInfo("UTC")))
+
+    assert errors[0].line == 3
+    assert {field for field, _ in errors[0].errors} >= {"type", "occurred_at"}
+
+
+def test_a_guest_return_in_jsonl_is_a_return_without_identity(tmp_path):
+    path = tmp_path / "events.jsonl"
+    body = {
+        "event_id": "api:2",
+        "type": "return",
+        "occurred_at": "2024-05-01T12:00:00+02:00",
+        "currency": "EUR",
+        "total": 3,
+    }
+    path.write_text(json.dumps(body) + "\n", encoding="utf-8")
+
+    events, _ = split(read_jsonl(path, ZoneInfo("UTC")))
+
+    assert events[0].type is EventType.RETURN
+    assert events[0].is_guest
+    assert events[0].source == "jsonl"
