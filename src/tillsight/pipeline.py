@@ -85,6 +85,7 @@ class Replayer:
         self._engine = RuleEngine(programme)
         self._runner = Runner(self._engine, self._history)
         self._directory: Directory | None = None
+        self._unsubmitted: set[str] = set()
         self.summary = ReplaySummary()
 
     def run(
@@ -145,7 +146,9 @@ class Replayer:
             key=lambda item: (item[0], item[1]),
         )
         decisions: list[Decision] = []
+        self._unsubmitted = {event.event_id for event in fresh}
         for _at, _id, event, key in ordered:
+            self._unsubmitted.discard(event.event_id)
             if key is None:
                 self.summary.guests += 1
                 continue
@@ -235,8 +238,13 @@ class Replayer:
                 self._runner.add(state)
 
     def _history(self, key: str) -> list[Event]:
+        """A customer's stored events, less those of this batch not yet applied."""
         assert self._conn is not None
-        return list(customer_history(self._conn, key))
+        return [
+            event
+            for event in customer_history(self._conn, key)
+            if event.event_id not in self._unsubmitted
+        ]
 
 
 def _read_clock(conn: Connection) -> int:

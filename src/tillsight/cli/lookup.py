@@ -119,18 +119,31 @@ def _profile_table(profile: queries.Profile) -> Table:
     return table
 
 
+_WHAT = {
+    "rule_fired": "rule fired",
+    "stage_changed": "stage \u2192 {subject}",
+    "segment_entered": "segment + {subject}",
+    "segment_left": "segment \u2212 {subject}",
+    "tier_entered": "tier \u2192 {subject}",
+    "moment": "moment {subject}",
+    "action": "asks {subject}",
+    "points": "points {subject}",
+}
+
+
 def _timeline_table(key: str, entries: list[queries.TimelineEntry]) -> Table:
     table = Table(title=f"Timeline of {key}")
-    for column in ("time", "what", "subject", "rule", "event"):
-        table.add_column(column)
+    table.add_column("time (UTC)", no_wrap=True)
+    table.add_column("what", overflow="fold")
+    table.add_column("rule", overflow="fold")
+    table.add_column("event", overflow="fold")
     for entry in entries:
-        what = entry.kind.replace("_", " ")
-        if entry.superseded:
-            what += " (superseded)"
         subject = entry.subject
         if entry.kind == "points" and entry.detail:
             subject = f"{entry.detail['delta']:+,} ({subject})"
-        table.add_row(
-            entry.at.isoformat(), what, subject, entry.rule_id, entry.event_id
-        )
+        what = _WHAT.get(entry.kind, entry.kind).format(subject=subject)
+        if entry.superseded:
+            what += " [superseded]"
+        when = entry.at.strftime("%Y-%m-%d %H:%M")
+        table.add_row(when, what, entry.rule_id, entry.event_id)
     return table

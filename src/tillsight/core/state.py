@@ -86,8 +86,8 @@ class CustomerState:
         return self.purchases[0] if self.purchases else None
 
     def is_late(self, at_us: int, event_id: str) -> bool:
-        """Tell whether an event sorts before something already applied."""
-        return (at_us, event_id) < (self.position_us, self.position_id)
+        """Tell whether an event sorts at or before something already applied."""
+        return (at_us, event_id) <= (self.position_us, self.position_id)
 
     def to_json(self) -> dict[str, Any]:
         """Plain data for the store's snapshot."""

@@ -166,7 +166,12 @@ points_ledger = Table(
     Column("corrects", Integer),
     Column("recorded_at", UtcDateTime, nullable=False),
     UniqueConstraint(
-        "customer_key", "reason", "rule_id", "event_id", "at", "corrects",
+        "customer_key",
+        "reason",
+        "rule_id",
+        "event_id",
+        "at",
+        "corrects",
         name="uq_points_ledger_entry",
     ),
     Index("ix_points_ledger_customer", "customer_key", "at"),

@@ -1,0 +1,93 @@
+"""The command line, as a user runs it."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tillsight.cli import app
+
+ROOT = Path(__file__).parents[2]
+SAMPLE = ROOT / "examples/data/online-retail-customer-slice.csv"
+MAPPING = ROOT / "examples/mappings/online-retail.yaml"
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def replayed(sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(
+        app, ["replay", str(SAMPLE), "--mapping", str(MAPPING), "--db", sqlite_url]
+    )
+    assert result.exit_code == 0, result.output
+    return sqlite_url
+
+
+def test_replay_prints_a_summary_and_keeps_bad_rows(
+    replayed: str, tmp_path: Path
+) -> None:
+    rejects = tmp_path / f"{SAMPLE.name}.rejects.csv"
+
+    assert rejects.exists()
+    with rejects.open(encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    assert rows and all(row["_reason"] for row in rows)
+
+
+def test_customer_shows_profile_and_timeline_with_rules(replayed: str) -> None:
+    result = runner.invoke(app, ["customer", "12350", "--db", replayed])
+
+    assert result.exit_code == 0, result.output
+    assert "customer 12350" in result.output
+    assert "first_purchase" in result.output
+
+
+def test_firings_is_csv_with_one_row_per_firing(replayed: str) -> None:
+    result = runner.invoke(app, ["firings", "--db", replayed])
+
+    rows = list(csv.reader(io.StringIO(result.output)))
+    assert rows[0] == ["customer", "rule", "time", "event_id"]
+    assert {row[1] for row in rows[1:]} >= {"first_purchase", "lapsed", "won_back"}
+
+
+def test_stages_counts_every_customer(replayed: str) -> None:
+    result = runner.invoke(app, ["stages", "--db", replayed])
+
+    assert result.exit_code == 0
+    assert "lapsed" in result.output and "returning" in result.output
+
+
+def test_unknown_customer_is_a_clear_error(replayed: str) -> None:
+    result = runner.invoke(app, ["customer", "99999", "--db", replayed])
+
+    assert result.exit_code != 0
+
+
+def test_a_wrong_programme_file_names_the_line(tmp_path: Path, sqlite_url: str) -> None:
+    programme = tmp_path / "bad.yaml"
+    programme.write_text(
+        "name: x\ncurrency: GBP\ntimezone: Europe/London\nstages: []\n"
+        "rules:\n  - id: a\n    on: purchase\n    set_stage: vip\n"
+    )
+
+    result = runner.invoke(
+        app,
+        [
+            "replay",
+            str(SAMPLE),
+            "--mapping",
+            str(MAPPING),
+            "--db",
+            sqlite_url,
+            "--programme",
+            str(programme),
+        ],
+    )
+
+    assert result.exit_code != 0
+    assert "line 8" in str(result.exception)
