@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sqlalchemy import Connection, RowMapping, select
@@ -20,6 +20,10 @@ from tillsight.connectors.salesforce.config import SalesforceSettings
 from tillsight.store.schema import customers, people
 
 Record = dict[str, Any]
+
+# The deployed spend field has scale 2; the store keeps up to 6 decimals on
+# PostgreSQL and the written text on SQLite, so both are brought to cents.
+CENTS = Decimal("0.01")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +106,9 @@ def to_record(profile: Profile, settings: SalesforceSettings) -> Record:
         "segments": ";".join(profile.segments) or None,
         "tier": profile.tier,
         "points_balance": profile.points_balance,
-        "lifetime_net_spend": profile.lifetime_net_spend,
+        "lifetime_net_spend": profile.lifetime_net_spend.quantize(
+            CENTS, rounding=ROUND_HALF_UP
+        ),
         "last_purchase_at": (
             sf_datetime(profile.last_purchase_at) if profile.last_purchase_at else None
         ),
