@@ -163,6 +163,18 @@ def test_a_bad_row_is_rejected_with_its_transaction(write_csv, read, bad_row, me
     )
 
 
+def test_a_bad_customer_id_is_rejected_on_every_transaction_that_carries_it(
+    write_csv, read
+):
+    rows = (SALE, SALE_2, NEXT)
+
+    events, errors = read(write_csv(*(r.replace("17850.0", "1.8E+4") for r in rows)))
+
+    assert events == []
+    assert [error.line for error in errors] == [2, 3, 4]
+    assert "looks like a number" in str(errors[2])
+
+
 def test_the_siblings_of_a_bad_row_name_it(write_csv, read):
     path = write_csv(SALE, SALE_2.replace(",6,", ",six,"))
 

@@ -208,10 +208,12 @@ class _RowParser:
             return self._parse_carefully(fields, line)
         txn_id, sku = txn_id.strip(), sku.strip()
         description = description.strip() if self._has_description else ""
+        last_raw, shared = self._last_shared
         if (
             occurred_at is None
             or occurred_at.__class__ is str
-            or self._shared_get(fields) != self._last_shared[0]
+            or self._shared_get(fields) != last_raw
+            or shared.__class__ is not tuple
             or not (txn_id and sku and amount.is_finite() and quantity)
             or unit_price < 0
             or self._line_id_at is not None
@@ -220,7 +222,6 @@ class _RowParser:
 
         role, tags = self._kinds.get((sku, description)) or self._kind(sku, description)
         item = _new_line(sku, abs(quantity), unit_price, abs(amount), description, tags)
-        shared = self._last_shared[1]
         return _Row(line, fields, txn_id, occurred_at, shared, item, quantity < 0, role)  # type: ignore[arg-type]
 
     def _parse_carefully(self, fields: list[str], line: int) -> _Row | Problems:
