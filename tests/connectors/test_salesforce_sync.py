@@ -11,7 +11,12 @@ import pytest
 from salesforce_helpers import add_customer
 from sqlalchemy import Engine, select, update
 
-from tillsight.connectors.salesforce import enqueue, queue_status, run_sync
+from tillsight.connectors.salesforce import (
+    enqueue,
+    queue_status,
+    retry_dead_letters,
+    run_sync,
+)
 from tillsight.connectors.salesforce.client import SalesforceClient
 from tillsight.connectors.salesforce.config import SalesforceSettings
 from tillsight.connectors.salesforce.standin_state import StandInState
@@ -21,7 +26,7 @@ from tillsight.connectors.salesforce.tables import (
     review_items,
     synced,
 )
-from tillsight.store.schema import people
+from tillsight.store.schema import customers, people
 
 KEY_FIELD = "Tillsight_Key__c"
 
@@ -411,3 +416,40 @@ def test_a_crash_after_salesforce_applied_sends_each_record_at_most_once_more(
     assert set(standin.writes) == set(keys)
     assert sorted(standin.writes.values()) == [1] * 20 + [2] * 10
     assert queue_status(engine.connect())["pending"] == 0
+
+
+def test_a_merged_customer_is_marked_merged_not_recreated(
+    engine: Engine, standin: StandInState, client: SalesforceClient
+) -> None:
+    add_customer(engine, "C1")
+    add_customer(engine, "C2")
+    queue_keys(engine, "C1", "C2")
+    run_sync(engine, client)
+    add_customer(engine, "C3", merged_into="C1")
+    with engine.begin() as conn:
+        conn.execute(
+            update(customers).where(customers.c.key == "C2").values(merged_into="C1")
+        )
+    queue_keys(engine, "C2", "C3")
+
+    run_sync(engine, client)
+
+    assert standin.record("Contact", KEY_FIELD, "C2")["Tillsight_Merged_Into__c"] == (
+        "C1"
+    )
+    assert standin.matches("Contact", KEY_FIELD, "C3") == []
+    assert rows(engine, pending) == []
+
+
+def test_retry_dead_letters_queues_them_again(
+    engine: Engine, standin: StandInState, client: SalesforceClient
+) -> None:
+    b23_customers(engine)
+    run_sync(engine, client)
+
+    with engine.begin() as conn:
+        retried = retry_dead_letters(conn)
+        counts = queue_status(conn)
+
+    assert retried == 1
+    assert (counts["pending"], counts["dead_letters"], counts["synced"]) == (1, 1, 2)
