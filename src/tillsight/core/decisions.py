@@ -17,6 +17,7 @@ class Kind(enum.StrEnum):
     MOMENT = "moment"
     ACTION = "action"
     POINTS = "points"
+    REDEMPTION = "redemption"
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,15 +15,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from tillsight.core.decisions import Decision, Kind
 from tillsight.core.events import Event, EventType
+from tillsight.core.points import EXPIRY_TIMER, PointsBook
 from tillsight.core.programme import (
     Action,
     Conditions,
     Programme,
-    Rounding,
     Rule,
     TierBasis,
     Trigger,
@@ -42,12 +42,6 @@ from tillsight.core.timeconv import (
     local_to_instant_us,
     local_us,
 )
-
-_ROUNDING = {
-    Rounding.DOWN: ROUND_FLOOR,
-    Rounding.HALF_UP: ROUND_HALF_UP,
-    Rounding.UP: ROUND_CEILING,
-}
 
 
 class OutOfOrderError(ValueError):
@@ -76,8 +70,7 @@ class Engine:
         self._timers = [r for r in programme.rules if r.on is Trigger.NO_PURCHASE]
         self._segments = {segment.id: segment for segment in programme.segments}
         self._rank = {stage.id: n for n, stage in enumerate(programme.stages)}
-        self._earn_rate = programme.points.per_currency_unit
-        self._earn_rounding = _ROUNDING[programme.points.rounding]
+        self.points = PointsBook(programme)
 
     def new_state(self, key: str) -> CustomerState:
         return CustomerState(key=key)
@@ -94,22 +87,28 @@ class Engine:
         now = _Now(event, at_us, local_us(event.occurred_at, self.zone), state.stage)
         if event.type is EventType.PURCHASE:
             self._apply_purchase(state, now)
-        else:
+        elif event.type is EventType.RETURN:
             self._apply_return(state, now)
+        else:
+            self.points.adjust(state, now)
         state.position_us, state.position_id = at_us, event.event_id
+        self._describe_rewards(state, now.decisions)
         decisions.extend(now.decisions)
         return decisions
 
     def fire_timers(self, state: CustomerState, before_us: int) -> list[Decision]:
-        """Fire every armed timer due strictly before ``before_us``, in due order."""
-        due = sorted(
-            (timer for timer in state.timers.values() if timer.due_us < before_us),
-            key=lambda timer: (timer.due_us, timer.rule_id),
-        )
+        """Fire every armed timer due strictly before ``before_us``, in due order.
+
+        Firing may arm another timer (the next lot of points to expire), so
+        the earliest due timer is taken again after each one.
+        """
         decisions: list[Decision] = []
-        for timer in due:
+        while True:
+            due = [t for t in state.timers.values() if t.due_us < before_us]
+            if not due:
+                return decisions
+            timer = min(due, key=lambda t: (t.due_us, t.rule_id))
             decisions.extend(self._fire_timer(state, timer))
-        return decisions
 
     def next_due_us(self, state: CustomerState) -> int | None:
         """When the customer's earliest armed timer falls due, if any."""
@@ -134,7 +133,8 @@ class Engine:
         record = PurchaseRecord(event.event_id, now.at_us, now.local_us, event.total)
         state.purchases.append(record)
         state.lifetime_net_spend += event.total
-        self._earn_points(state, now, record)
+        self.points.redeem(state, now, record)
+        self.points.earn(state, now, record)
 
         self._run_rules(state, now, self._on_purchase)
         self._arm_timers(state, now.at_us)
@@ -175,63 +175,35 @@ class Engine:
         self, state: CustomerState, now: _Now, purchase: PurchaseRecord
     ) -> None:
         purchase.refunded = min(purchase.total, purchase.refunded + now.event.total)
-        self._reverse_points(state, now, purchase)
+        self.points.reverse(state, now, purchase)
         if purchase.counting and purchase.refunded >= purchase.total:
             purchase.counting = False
             self._arm_timers(state, now.at_us)
 
-    # -- points -----------------------------------------------------------
+    # -- rewards ---------------------------------------------------------------
 
-    def _earn_points(
-        self, state: CustomerState, now: _Now, purchase: PurchaseRecord
+    def _describe_rewards(
+        self, state: CustomerState, decisions: list[Decision]
     ) -> None:
-        if not self._earn_rate:
-            return
-        earned = int(
-            (purchase.total * self._earn_rate).quantize(
-                Decimal(1), rounding=self._earn_rounding
-            )
-        )
-        if earned <= 0:
-            return
-        purchase.points = earned
-        self._add_points(state, now, earned, "earn", "points:earn")
+        """Stamp each requested reward with its kind's settings and the stage.
 
-    def _reverse_points(
-        self, state: CustomerState, now: _Now, purchase: PurchaseRecord
-    ) -> None:
-        if not purchase.points or not purchase.total:
-            return
-        share = purchase.refunded / purchase.total
-        target = int(
-            (purchase.points * share).quantize(Decimal(1), rounding=ROUND_HALF_UP)
-        )
-        delta = target - purchase.points_reversed
-        if delta <= 0:
-            return
-        purchase.points_reversed = target
-        self._add_points(state, now, -delta, "reverse", "points:reverse")
-
-    def _add_points(
-        self,
-        state: CustomerState,
-        now: _Now,
-        delta: int,
-        reason: str,
-        rule_id: str | None,
-    ) -> None:
-        state.points_balance += delta
-        now.decisions.append(
-            Decision(
-                Kind.POINTS,
-                state.key,
-                now.at_us,
-                rule_id,
-                now.event.event_id,
-                reason,
-                {"delta": delta, "balance": state.points_balance},
-            )
-        )
+        The stage is the customer's once the event (or timer) has been applied,
+        so a win-back incentive is issued to a ``lapsed`` customer.
+        """
+        kinds = self.programme.rewards
+        for decision in decisions:
+            detail = decision.detail
+            if decision.kind is not Kind.ACTION or detail is None:
+                continue
+            kind = kinds.get(detail["name"])
+            if detail["action"] != "reward" or kind is None:
+                continue
+            detail["stage"] = state.stage
+            detail["campaign"] = kind.campaign or detail["name"]
+            detail["value"] = None if kind.value is None else str(kind.value)
+            detail["offer"] = kind.offer
+            detail["valid_days"] = kind.valid_days
+            detail["holdout_percent"] = kind.holdout_percent
 
     # -- rules --------------------------------------------------------------
 
@@ -286,7 +258,7 @@ class Engine:
                 )
             )
         if rule.award_points:
-            self._add_points(state, now, rule.award_points, "award", rule.id)
+            self.points.award(state, now, rule.award_points, rule.id)
         self._request(state, now.decisions, now.at_us, rule.id, event_id, rule.actions)
         if rule.enter_segment is not None:
             self._enter_segment(state, now, rule.enter_segment, rule.id)
@@ -457,6 +429,9 @@ class Engine:
             state.timers[rule.id] = Timer(rule.id, due_us, last.event_id)
 
     def _fire_timer(self, state: CustomerState, timer: Timer) -> list[Decision]:
+        if timer.rule_id == EXPIRY_TIMER:
+            state.position_us, state.position_id = timer.due_us, TIMER_SUFFIX
+            return self.points.expire(state, timer.due_us)
         rule = next(r for r in self._timers if r.id == timer.rule_id)
         del state.timers[timer.rule_id]
         state.fired_once.add(_timer_key(rule.id, timer.cause_event_id))
@@ -478,6 +453,7 @@ class Engine:
                 rule.set_stage,
             )
         state.position_us, state.position_id = timer.due_us, TIMER_SUFFIX
+        self._describe_rewards(state, decisions)
         return decisions
 
     # -- history ------------------------------------------------------------

@@ -13,6 +13,7 @@ class EventType(enum.StrEnum):
 
     PURCHASE = "purchase"
     RETURN = "return"
+    ADJUSTMENT = "adjustment"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,19 @@ class Line:
 
 
 @dataclass(frozen=True, slots=True)
+class Redemption:
+    """A reward code or points that the till took as part of a payment.
+
+    ``amount`` is the money it took off the basket; ``points`` is how many
+    points were spent (zero for a code).
+    """
+
+    code: str | None = None
+    points: int = 0
+    amount: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
 class Identity:
     """What the till knows about who the customer is; any field may be missing."""
 
@@ -48,13 +62,16 @@ class Identity:
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """A purchase or a return, as the engine sees it.
+    """A purchase, a return or a points adjustment, as the engine sees it.
 
     ``occurred_at`` is always timezone-aware: the edges read a time without an
     offset in the programme's zone before they build an event. ``total`` is the
     sum paid after discounts (a purchase) or refunded (a return), never negative.
     A return may name the sale it refunds (``refunds_event_id``) and the lines of
-    that sale (``refunded_line_ids``).
+    that sale (``refunded_line_ids``). A purchase may carry ``redemptions``
+    (reward codes, points as a tender); a return never spends anything. An
+    adjustment is an operator's change of the points balance by
+    ``points_delta``, with a ``note`` saying why.
     """
 
     event_id: str
@@ -69,6 +86,15 @@ class Event:
     source: str = "api"
     refunds_event_id: str | None = None
     refunded_line_ids: tuple[str, ...] = ()
+    redemptions: tuple[Redemption, ...] = ()
+    points_delta: int = 0
+    note: str = ""
+
+    @property
+    def paid(self) -> Decimal:
+        """What the customer paid in money: the total less vouchers and points."""
+        taken = sum((r.amount for r in self.redemptions), Decimal(0))
+        return max(self.total - taken, Decimal(0))
 
     @property
     def is_guest(self) -> bool:

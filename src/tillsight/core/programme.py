@@ -100,11 +100,49 @@ class Rounding(enum.StrEnum):
 
 
 class Points(_Model):
-    """How purchases earn points; points are whole numbers, money is Decimal."""
+    """How purchases earn points; points are whole numbers, money is Decimal.
+
+    ``per_currency_unit`` is earned on what was paid in money (the total less
+    reward codes and points tendered), rounded once per purchase by
+    ``rounding``. ``per_tagged_line`` adds points for each line carrying a tag.
+    Points earned on one day form a lot that expires, first in first out,
+    ``expire_after_days`` or ``expire_after_months`` later (wall clock of the
+    programme's zone); without either they never expire. A return that would
+    take the balance below zero takes it to zero and records the shortfall.
+    """
 
     per_currency_unit: Decimal = Field(default=Decimal(0), ge=0)
     rounding: Rounding = Rounding.DOWN
+    per_tagged_line: dict[str, int] = Field(default_factory=dict)
     expire_after_days: int | None = Field(default=None, gt=0)
+    expire_after_months: int | None = Field(default=None, gt=0)
+    restore_redeemed_on_full_refund: bool = True
+
+    @model_validator(mode="after")
+    def _one_expiry(self) -> Points:
+        if self.expire_after_days is not None and self.expire_after_months:
+            raise ValueError("give expire_after_days or expire_after_months, not both")
+        for tag, points in self.per_tagged_line.items():
+            if points <= 0:
+                raise ValueError(f"per_tagged_line.{tag}: {points} is not above zero")
+        return self
+
+
+class RewardKind(_Model):
+    """What a reward of one kind is worth, how long it lasts, who is held out.
+
+    ``value`` is money off; a kind without one is an offer described by
+    ``offer``. ``holdout_percent`` of eligible customers (chosen by a hash of
+    customer and campaign, so always the same ones) get nothing and are
+    recorded as held out, so that the campaign's lift can be measured.
+    """
+
+    label: str = ""
+    value: Amount | None = None
+    offer: str = ""
+    valid_days: int = Field(default=30, gt=0)
+    campaign: Name | None = None
+    holdout_percent: int = Field(default=0, ge=0, le=90)
 
 
 class Count(_Model):
@@ -200,6 +238,7 @@ class Programme(_Model):
     segments: tuple[Segment, ...] = ()
     tiers: Tiers = Field(default_factory=Tiers)
     points: Points = Field(default_factory=Points)
+    rewards: dict[Name, RewardKind] = Field(default_factory=dict)
     rules: tuple[Rule, ...]
 
     @field_validator("timezone")
@@ -219,6 +258,7 @@ class Programme(_Model):
         _unique("tier", [level.id for level in self.tiers.levels])
         for index, rule in enumerate(self.rules):
             _check_rule_refs(index, rule, stage_ids, segment_ids)
+        _check_reward_kinds(self)
         return self
 
     @property
@@ -264,6 +304,19 @@ def _check_rule_refs(
         if stage is not None and stage not in stage_ids:
             raise ValueError(
                 f"{where}.when.stage: rule {rule.id!r} names unknown stage {stage!r}"
+            )
+
+
+def _check_reward_kinds(programme: Programme) -> None:
+    """Check that every ``reward`` action names a kind under ``rewards``."""
+    actions = [a for rule in programme.rules for a in rule.actions]
+    actions += [a for segment in programme.segments for a in segment.on_enter]
+    actions += [a for level in programme.tiers.levels for a in level.on_enter]
+    for action in actions:
+        if action.action == "reward" and action.name not in programme.rewards:
+            raise ValueError(
+                f"@rewards: reward {action.name!r} is asked for but not described "
+                f"under rewards (known: {sorted(programme.rewards)})"
             )
 
 

@@ -28,10 +28,27 @@ class PurchaseRecord:
     counting: bool = True
     points: int = 0
     points_reversed: int = 0
+    points_redeemed: int = 0
+    points_refund_basis: Decimal = Decimal(0)
+    line_points: dict[str, int] = field(default_factory=dict)
 
     @property
     def net(self) -> Decimal:
         return self.total - self.refunded
+
+    def extra_json(self) -> list[Any]:
+        """The fields added after v1 snapshots, as a JSON-ready list."""
+        return [self.points_redeemed, str(self.points_refund_basis), self.line_points]
+
+
+@dataclass(slots=True)
+class Lot:
+    """Points credited by one event, spent first in first out, maybe expiring."""
+
+    event_id: str
+    at_us: int
+    expires_us: int | None
+    remaining: int
 
 
 @dataclass(slots=True)
@@ -63,6 +80,7 @@ class CustomerState:
     returns: list[ReturnRecord] = field(default_factory=list)
     lifetime_net_spend: Decimal = Decimal(0)
     points_balance: int = 0
+    lots: list[Lot] = field(default_factory=list)
     held: dict[str, bool] = field(default_factory=dict)
     fired_once: set[str] = field(default_factory=set)
     timers: dict[str, Timer] = field(default_factory=dict)
@@ -108,6 +126,7 @@ class CustomerState:
                     p.counting,
                     p.points,
                     p.points_reversed,
+                    *p.extra_json(),
                 ]
                 for p in self.purchases
             ],
@@ -117,6 +136,9 @@ class CustomerState:
             ],
             "lifetime_net_spend": str(self.lifetime_net_spend),
             "points_balance": self.points_balance,
+            "lots": [
+                [t.event_id, t.at_us, t.expires_us, t.remaining] for t in self.lots
+            ],
             "held": self.held,
             "fired_once": sorted(self.fired_once),
             "timers": [
@@ -134,21 +156,37 @@ class CustomerState:
             segments=dict(data["segments"]),
             tiers=dict(data["tiers"]),
             tier=data["tier"],
-            purchases=[
-                PurchaseRecord(
-                    p[0], p[1], p[2], Decimal(p[3]), Decimal(p[4]), p[5], p[6], p[7]
-                )
-                for p in data["purchases"]
-            ],
+            purchases=[_purchase_from_json(p) for p in data["purchases"]],
             returns=[
                 ReturnRecord(r[0], r[1], r[2], Decimal(r[3]), r[4])
                 for r in data["returns"]
             ],
             lifetime_net_spend=Decimal(data["lifetime_net_spend"]),
             points_balance=data["points_balance"],
+            lots=_lots_from_json(data),
             held=dict(data["held"]),
             fired_once=set(data["fired_once"]),
             timers={t[0]: Timer(t[0], t[1], t[2]) for t in data["timers"]},
             position_us=data["position"][0],
             position_id=data["position"][1],
         )
+
+
+def _purchase_from_json(p: list[Any]) -> PurchaseRecord:
+    """A purchase record; snapshots written before points lots lack the extras."""
+    record = PurchaseRecord(
+        p[0], p[1], p[2], Decimal(p[3]), Decimal(p[4]), p[5], p[6], p[7]
+    )
+    if len(p) > 8:
+        record.points_redeemed = p[8]
+        record.points_refund_basis = Decimal(p[9])
+        record.line_points = dict(p[10])
+    return record
+
+
+def _lots_from_json(data: dict[str, Any]) -> list[Lot]:
+    """Lots; an older snapshot's balance becomes one lot that never expires."""
+    if "lots" in data:
+        return [Lot(t[0], t[1], t[2], t[3]) for t in data["lots"]]
+    balance = int(data["points_balance"])
+    return [Lot("", -1, None, balance)] if balance > 0 else []

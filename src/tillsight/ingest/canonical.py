@@ -33,7 +33,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
-from tillsight.core.events import Event, EventType, Identity, Line
+from tillsight.core.events import Event, EventType, Identity, Line, Redemption
 from tillsight.errors import InputError
 
 EXCLUDED_TAG = "excluded"
@@ -126,6 +126,14 @@ class CanonicalCustomer(_Strict):
     phone: str | None = None
 
 
+class CanonicalRedemption(_Strict):
+    """A reward code or points the till took as payment, with the money it took."""
+
+    code: str | None = Field(default=None, min_length=4, max_length=64)
+    points: int = Field(default=0, ge=0)
+    amount: Amount = Decimal(0)
+
+
 class CanonicalEvent(_Strict):
     """A purchase or a return in the shape the API and JSON Lines files accept."""
 
@@ -140,6 +148,7 @@ class CanonicalEvent(_Strict):
     channel: str | None = None
     refunds_event_id: Id | None = None
     refunded_line_ids: list[Id] = Field(default_factory=list)
+    redemptions: list[CanonicalRedemption] = Field(default_factory=list)
 
 
 def parse_canonical(data: Any) -> CanonicalEvent:
@@ -193,6 +202,9 @@ def to_event(
         source=source,
         refunds_event_id=model.refunds_event_id,
         refunded_line_ids=tuple(model.refunded_line_ids),
+        redemptions=tuple(
+            Redemption(r.code, r.points, r.amount) for r in model.redemptions
+        ),
     )
 
 
@@ -247,6 +259,8 @@ def _check_return_fields(
     model: CanonicalEvent, problems: list[tuple[str, str]]
 ) -> None:
     if model.type == "return":
+        if model.redemptions:
+            problems.append(("redemptions", "a return never spends a reward"))
         return
     if model.refunds_event_id is not None:
         problems.append(("refunds_event_id", "is only allowed on a return"))
@@ -274,6 +288,11 @@ def event_to_json(event: Event) -> dict[str, Any]:
         "refunds_event_id": event.refunds_event_id,
         "refunded_line_ids": list(event.refunded_line_ids),
     }
+    if event.redemptions:
+        payload["redemptions"] = [
+            {"code": r.code, "points": r.points, "amount": str(r.amount)}
+            for r in event.redemptions
+        ]
     return payload
 
 

@@ -15,17 +15,67 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, select
 
-from tillsight.core.events import Event, EventType, Identity, Line
+from tillsight.core.events import Event, EventType, Identity, Line, Redemption
 from tillsight.store import schema
+from tillsight.store.bulk import Bulk
 
 _CHUNK = 900
+
+
+EVENT_COLUMNS = (
+    "event_id",
+    "source",
+    "type",
+    "occurred_at",
+    "customer_key",
+    "store",
+    "channel",
+    "currency",
+    "total",
+    "refunds_event_id",
+    "payload",
+    "received_at",
+)
 
 
 def event_row(
     event: Event, customer_key: str | None, received_at: datetime
 ) -> dict[str, Any]:
-    """The ``events`` row for an event."""
-    payload = {
+    """The ``events`` row for an event, for a SQLAlchemy insert."""
+    return dict(
+        zip(
+            EVENT_COLUMNS,
+            _values(event, customer_key, event.occurred_at, event.total, received_at),
+            strict=True,
+        )
+    )
+
+
+def insert_events(
+    conn: Connection,
+    events: Sequence[tuple[Event, str | None]],
+    received_at: datetime,
+) -> None:
+    """Append events (with their customer keys) to the log in one statement."""
+    bulk = Bulk(conn)
+    received = bulk.moment(received_at)
+    rows = [
+        _values(
+            event,
+            key,
+            bulk.moment(event.occurred_at),
+            bulk.money(event.total),
+            received,
+        )
+        for event, key in events
+    ]
+    bulk.insert(schema.events, EVENT_COLUMNS, rows)
+
+
+def _values(
+    event: Event, customer_key: str | None, occurred: Any, total: Any, received: Any
+) -> tuple[Any, ...]:
+    payload: dict[str, Any] = {
         "lines": [
             [
                 line.sku,
@@ -41,26 +91,33 @@ def event_row(
         "refunded_line_ids": list(event.refunded_line_ids),
         "ids": [event.identity.customer_id, event.identity.loyalty_id],
     }
-    return {
-        "event_id": event.event_id,
-        "source": event.source,
-        "type": event.type.value,
-        "occurred_at": event.occurred_at,
-        "customer_key": customer_key,
-        "store": event.store,
-        "channel": event.channel,
-        "currency": event.currency,
-        "total": event.total,
-        "refunds_event_id": event.refunds_event_id,
-        "payload": orjson.dumps(payload).decode(),
-        "received_at": received_at,
-    }
+    if event.redemptions:
+        payload["redemptions"] = [
+            [r.code, r.points, str(r.amount)] for r in event.redemptions
+        ]
+    if event.type is EventType.ADJUSTMENT:
+        payload["adjustment"] = [event.points_delta, event.note]
+    return (
+        event.event_id,
+        event.source,
+        event.type.value,
+        occurred,
+        customer_key,
+        event.store,
+        event.channel,
+        event.currency,
+        total,
+        event.refunds_event_id,
+        orjson.dumps(payload).decode(),
+        received,
+    )
 
 
 def event_from_row(row: Any) -> Event:
     """Rebuild an event from its ``events`` row."""
     payload = orjson.loads(row.payload)
     customer_id, loyalty_id = payload["ids"]
+    delta, note = payload.get("adjustment", (0, ""))
     return Event(
         event_id=row.event_id,
         type=EventType(row.type),
@@ -85,6 +142,12 @@ def event_from_row(row: Any) -> Event:
         source=row.source,
         refunds_event_id=row.refunds_event_id,
         refunded_line_ids=tuple(payload["refunded_line_ids"]),
+        redemptions=tuple(
+            Redemption(code, points, Decimal(amount))
+            for code, points, amount in payload.get("redemptions", ())
+        ),
+        points_delta=delta,
+        note=note,
     )
 
 
