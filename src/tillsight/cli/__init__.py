@@ -7,7 +7,7 @@ import sys
 import typer
 from rich.console import Console
 
-from tillsight.cli import history, lookup
+from tillsight.cli import history, live, lookup
 from tillsight.errors import TillsightError
 
 app = typer.Typer(
@@ -19,6 +19,7 @@ app = typer.Typer(
 )
 history.register(app)
 lookup.register(app)
+live.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,7 @@
+"""The HTTP API: canonical events, POS webhooks, customers and firings."""
+
+from __future__ import annotations
+
+from tillsight.api.app import create_app
+
+__all__ = ["create_app"]

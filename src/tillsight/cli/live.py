@@ -1,0 +1,167 @@
+"""``serve``, ``quarantine`` and ``keys``: running the live service."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tillsight.cli.options import Database, ProgrammeFile
+from tillsight.live.keys import SCOPES, Keys
+from tillsight.live.quarantine import Quarantine
+from tillsight.live.service import LiveService
+from tillsight.live.settings import Settings
+from tillsight.live.store import LiveStore
+
+console = Console()
+quarantine_app = typer.Typer(help="Requests kept because they could not be read.")
+keys_app = typer.Typer(help="API keys with scopes (ingest, read, admin).")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the live commands to the CLI."""
+    app.command()(serve)
+    app.add_typer(quarantine_app, name="quarantine")
+    app.add_typer(keys_app, name="keys")
+
+
+def serve(
+    db: Database = None,
+    programme: ProgrammeFile = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    json_logs: Annotated[
+        bool | None,
+        typer.Option("--json-logs/--console-logs", help="[default: JSON off a TTY]"),
+    ] = None,
+) -> None:
+    """Serve the HTTP API and fire timers on time (settings: TILLSIGHT_* env)."""
+    import uvicorn
+
+    from tillsight.api import create_app
+    from tillsight.logs import configure_logging
+
+    configure_logging(json_output=json_logs)
+    service = LiveService.open(db, programme)
+    app = create_app(service, close_on_shutdown=True)
+    uvicorn.run(app, host=host, port=port, access_log=False, log_config=None)
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    db: Database = None,
+    every: Annotated[bool, typer.Option("--all", help="Also resolved ones.")] = False,
+) -> None:
+    """List waiting entries: id, source, reason, first error."""
+    entries = Quarantine(LiveStore.open(db)).entries(
+        status=None if every else "waiting"
+    )
+    table = Table("id", "received", "source", "topic", "reason", "bytes", "status")
+    table.add_column("first error")
+    for entry in entries:
+        first = f"{entry.errors[0][0]}: {entry.errors[0][1]}" if entry.errors else ""
+        table.add_row(
+            str(entry.id),
+            entry.received_at.isoformat(timespec="seconds"),
+            entry.source,
+            entry.topic or "",
+            entry.reason,
+            str(entry.body_bytes),
+            entry.status,
+            first[:80],
+        )
+    console.print(table)
+
+
+@quarantine_app.command("show")
+def quarantine_show(
+    entry_id: Annotated[int, typer.Argument(metavar="ID")],
+    db: Database = None,
+    body_only: Annotated[
+        bool, typer.Option("--body", help="Print only the raw body (to edit it).")
+    ] = False,
+) -> None:
+    """Show one entry: every error, then its raw body."""
+    entry = Quarantine(LiveStore.open(db)).get(entry_id)
+    if body_only:
+        typer.echo(entry.body.decode("utf-8", errors="replace"), nl=False)
+        return
+    console.print(
+        f"entry {entry.id}: {entry.source} {entry.topic or ''} {entry.reason} "
+        f"({entry.status}), {entry.body_bytes} bytes, received "
+        f"{entry.received_at.isoformat()}",
+        highlight=False,
+    )
+    for field, reason in entry.errors:
+        console.print(f"  {field}: {reason}", highlight=False)
+    if entry.resolution:
+        console.print(f"resolution: {entry.resolution}", highlight=False)
+    typer.echo(entry.body[:4096].decode("utf-8", errors="replace"))
+
+
+@quarantine_app.command("retry")
+def quarantine_retry(
+    entry_id: Annotated[int, typer.Argument(metavar="ID")],
+    db: Database = None,
+    programme: ProgrammeFile = None,
+    body: Annotated[
+        Path | None, typer.Option(help="A fixed body to use instead of the kept one.")
+    ] = None,
+) -> None:
+    """Ingest an entry again, with a fixed body when given."""
+    service = LiveService.open(db, programme, Settings.from_env())
+    try:
+        fixed = body.read_bytes() if body is not None else None
+        result = service.receiver.retry(entry_id, fixed)
+    finally:
+        service.close()
+    for receipt in result.receipts:
+        console.print(
+            f"{receipt.event_id}: {receipt.status}, customer {receipt.customer_key}, "
+            f"stage {receipt.stage}, {len(receipt.decisions)} decisions",
+            highlight=False,
+        )
+    if not result.receipts:
+        console.print(f"ignored: {result.ignored_reason}", highlight=False)
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="Who or what uses the key.")],
+    scope: Annotated[
+        list[str], typer.Option(help=f"Repeat for several: {', '.join(SCOPES)}.")
+    ],
+    db: Database = None,
+) -> None:
+    """Make a key; it is printed once and stored only as a hash."""
+    token = Keys(LiveStore.open(db)).create(name, scope, datetime.now(UTC))
+    typer.echo(token)
+
+
+@keys_app.command("list")
+def keys_list(db: Database = None) -> None:
+    """List keys (never their secrets)."""
+    table = Table("id", "name", "scopes", "created", "revoked")
+    for key in Keys(LiveStore.open(db)).list():
+        revoked = key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else ""
+        table.add_row(
+            key.key_id,
+            key.name,
+            ",".join(key.scopes),
+            key.created_at.isoformat(timespec="seconds"),
+            revoked,
+        )
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(metavar="ID")], db: Database = None
+) -> None:
+    """Stop a key from working."""
+    Keys(LiveStore.open(db)).revoke(key_id, datetime.now(UTC))
+    console.print(f"revoked {key_id}")

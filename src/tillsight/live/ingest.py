@@ -1,0 +1,217 @@
+"""Live ingest: each call is one transaction from event to committed decision.
+
+For every event: insert it (the unique ``event_id`` makes a repeat a no-op,
+atomically, so two identical deliveries in parallel have one effect), resolve
+the customer and lock it, merge profiles the event links, load the state,
+apply the event with a runner on the wall clock (timers already due fire
+first, a late event rebuilds the customer), then write the decisions and the
+new state. The rows are the ones the replay writes for the same events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import structlog
+from sqlalchemy import Connection, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from tillsight.core.decisions import Decision
+from tillsight.core.engine import Engine as RuleEngine
+from tillsight.core.events import Event
+from tillsight.core.programme import Programme
+from tillsight.core.runner import Runner
+from tillsight.core.state import CustomerState
+from tillsight.core.timeconv import instant_us
+from tillsight.errors import InputError
+from tillsight.live import tables
+from tillsight.live.identity import Resolver
+from tillsight.live.merge import merge_customers
+from tillsight.live.store import LiveStore
+from tillsight.store import schema
+from tillsight.store.customers import identity_secret
+from tillsight.store.event_log import customer_history, event_row
+from tillsight.store.writer import replace_decisions, save_states, write_decisions
+
+log = structlog.get_logger("tillsight.live")
+
+Clock = Callable[[], datetime]
+
+
+def wall_clock() -> datetime:
+    """The time now, in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A vendor's webhook delivery, deduplicated by ``(source, delivery_id)``."""
+
+    source: str
+    delivery_id: str
+    topic: str
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """What became of one event: accepted (with its decisions), duplicate, guest."""
+
+    event_id: str
+    status: str
+    customer_key: str | None = None
+    stage: str | None = None
+    decisions: list[Decision] = field(default_factory=list)
+    merged: list[str] = field(default_factory=list)
+
+    @property
+    def is_duplicate(self) -> bool:
+        return self.status == "duplicate"
+
+
+class Ingestor:
+    """Takes events one transaction at a time and answers with the decisions."""
+
+    def __init__(
+        self,
+        store: LiveStore,
+        programme: Programme,
+        *,
+        region: str | None = "GB",
+        clock: Clock = wall_clock,
+    ) -> None:
+        self.store = store
+        self.programme = programme
+        self.clock = clock
+        self._engine = RuleEngine(programme)
+        secret = store.write(identity_secret)
+        self._resolver = Resolver(store, secret, region)
+
+    def check(self, events: Sequence[Event], *, indexed: bool = False) -> None:
+        """Refuse events in a currency other than the programme's."""
+        problems = [
+            (
+                f"[{index}].currency" if indexed else "currency",
+                f"{event.currency!r} is not supported: the programme counts "
+                f"{self.programme.currency} only",
+            )
+            for index, event in enumerate(events)
+            if event.currency != self.programme.currency
+        ]
+        if problems:
+            raise InputError(problems)
+
+    def ingest(
+        self, events: Sequence[Event], delivery: Delivery | None = None
+    ) -> list[Receipt]:
+        """Store and decide ``events`` in one transaction; a repeat changes nothing."""
+        self.check(events)
+        receipts = self.store.write(lambda conn: self._ingest(conn, events, delivery))
+        for receipt in receipts:
+            log.info(
+                "event_ingested",
+                event_id=receipt.event_id,
+                status=receipt.status,
+                customer=receipt.customer_key,
+                decisions=len(receipt.decisions),
+            )
+        return receipts
+
+    def _ingest(
+        self, conn: Connection, events: Sequence[Event], delivery: Delivery | None
+    ) -> list[Receipt]:
+        now = self.clock()
+        if delivery is not None and not _record_delivery(conn, delivery, events, now):
+            return [Receipt(event.event_id, "duplicate") for event in events]
+        return [self._one(conn, event, now) for event in events]
+
+    def _one(self, conn: Connection, event: Event, now: datetime) -> Receipt:
+        seq = _insert_event(conn, event, now)
+        if seq is None:
+            return Receipt(event.event_id, "duplicate")
+        resolution = self._resolver.resolve(conn, event.identity, now)
+        key = resolution.key
+        if key is None:
+            return Receipt(event.event_id, "guest")
+        events = schema.events
+        conn.execute(update(events).where(events.c.seq == seq).values(customer_key=key))
+
+        runner = Runner(
+            self._engine, lambda k: customer_history(conn, k), instant_us(now)
+        )
+        if resolution.merge:
+            state, decisions = merge_customers(
+                conn, key, resolution.merge, runner, now, event.event_id
+            )
+            mine = [d for d in decisions if d.event_id == event.event_id]
+            return Receipt(event.event_id, "accepted", key, state.stage, mine)
+        runner.add(load_state(conn, self._engine, key))
+        state, decisions = _apply(conn, runner, key, event, now)
+        return Receipt(event.event_id, "accepted", key, state.stage, decisions)
+
+
+def _apply(
+    conn: Connection, runner: Runner, key: str, event: Event, now: datetime
+) -> tuple[CustomerState, list[Decision]]:
+    outcome = runner.submit(key, event)
+    state = runner.states[key]
+    rebuilt = outcome.rebuilt.get(key)
+    if rebuilt is not None:
+        # The rebuilt list is complete; timers the clock fired before the
+        # rebuild are in it when they still hold, so they are not written apart.
+        replace_decisions(conn, state, rebuilt, now, event.event_id)
+        decisions = [d for d in rebuilt if d.event_id == event.event_id]
+    else:
+        write_decisions(conn, outcome.decisions, now)
+        decisions = outcome.decisions
+    save_states(conn, [state], now)
+    return state, decisions
+
+
+def load_state(conn: Connection, engine: RuleEngine, key: str) -> CustomerState:
+    """The customer's stored state (a new one for a blank profile)."""
+    table = schema.customers
+    raw = conn.execute(
+        select(table.c.state).where(table.c.key == key)
+    ).scalar_one_or_none()
+    data: dict[str, Any] = orjson.loads(raw) if raw else {}
+    return CustomerState.from_json(data) if data else engine.new_state(key)
+
+
+def _insert_event(conn: Connection, event: Event, now: datetime) -> int | None:
+    """Insert the event; None when its id is already stored (atomic)."""
+    row = event_row(event, None, now)
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(schema.events)
+        .values(row)
+        .on_conflict_do_nothing(index_elements=["event_id"])
+        .returning(schema.events.c.seq)
+    )
+    seq: int | None = conn.execute(statement).scalar_one_or_none()
+    return seq
+
+
+def _record_delivery(
+    conn: Connection, delivery: Delivery, events: Sequence[Event], now: datetime
+) -> bool:
+    """Note a webhook delivery; False when the same delivery came before."""
+    table = tables.webhook_deliveries
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(table)
+        .values(
+            source=delivery.source,
+            delivery_id=delivery.delivery_id,
+            topic=delivery.topic,
+            outcome="events" if events else "ignored",
+            event_ids=orjson.dumps([e.event_id for e in events]).decode(),
+            received_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["source", "delivery_id"])
+        .returning(table.c.id)
+    )
+    return conn.execute(statement).scalar_one_or_none() is not None

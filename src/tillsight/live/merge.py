@@ -1,0 +1,163 @@
+"""Merging customer profiles that turned out to be one person.
+
+The survivor takes the others' identities, events, timeline, pending actions
+and points (as transfer entries: ``merge_out`` on the old key, ``merge_in``
+on the survivor, so both ledgers still add up). The survivor is then rebuilt
+from the combined history with the engine: decisions that no longer hold are
+superseded, and an action the rebuild asks for again is not requested again
+when it was already requested for either key (same rule, event, action and
+time). The old customers row stays, marked ``merged_into``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import structlog
+from sqlalchemy import Connection, delete, func, select, update
+
+from tillsight.core.decisions import Decision
+from tillsight.core.runner import Runner
+from tillsight.core.state import CustomerState
+from tillsight.store import schema
+from tillsight.store.writer import replace_decisions, save_states
+
+log = structlog.get_logger("tillsight.live")
+
+ActionIdentity = tuple[str, str, str, str, datetime]
+
+
+def merge_customers(
+    conn: Connection,
+    survivor: str,
+    others: Sequence[str],
+    runner: Runner,
+    now: datetime,
+    cause_event_id: str,
+) -> tuple[CustomerState, list[Decision]]:
+    """Fold ``others`` into ``survivor`` and rebuild it; return state, decisions."""
+    for other in others:
+        _move_behaviour(conn, other, survivor, now)
+    requested = _requested_actions(conn, survivor)
+    known_keys = set(requested)
+
+    decisions = runner.rebuild(survivor)
+    state = runner.states[survivor]
+    replace_decisions(conn, state, decisions, now, cause_event_id)
+    _drop_repeated_requests(conn, survivor, requested, known_keys)
+    save_states(conn, [state], now)
+
+    log.info("customers_merged", customer=survivor, merged=list(others))
+    return state, decisions
+
+
+def _move_behaviour(conn: Connection, other: str, survivor: str, now: datetime) -> None:
+    for table in (schema.identities, schema.events, schema.timeline, schema.outbox):
+        conn.execute(
+            update(table)
+            .where(table.c.customer_key == other)
+            .values(customer_key=survivor)
+        )
+    _transfer_points(conn, other, survivor, now)
+    _move_person(conn, other, survivor)
+    conn.execute(delete(schema.timers).where(schema.timers.c.customer_key == other))
+    customers = schema.customers
+    conn.execute(
+        update(customers)
+        .where(customers.c.key == other)
+        .values(merged_into=survivor, points_balance=0, state="{}", updated_at=now)
+    )
+
+
+def _transfer_points(
+    conn: Connection, other: str, survivor: str, now: datetime
+) -> None:
+    ledger = schema.points_ledger
+    balance = int(
+        conn.execute(
+            select(func.coalesce(func.sum(ledger.c.delta), 0)).where(
+                ledger.c.customer_key == other
+            )
+        ).scalar_one()
+    )
+    if not balance:
+        return
+    entry: dict[str, Any] = {"at": now, "rule_id": "", "corrects": 0}
+    entry["recorded_at"] = now
+    conn.execute(
+        ledger.insert(),
+        [
+            entry
+            | {"customer_key": other, "delta": -balance, "reason": "merge_out"}
+            | {"event_id": survivor},
+            entry
+            | {"customer_key": survivor, "delta": balance, "reason": "merge_in"}
+            | {"event_id": other},
+        ],
+    )
+
+
+def _move_person(conn: Connection, other: str, survivor: str) -> None:
+    if _has_person(conn, other) and not _has_person(conn, survivor):
+        # TODO: when both profiles hold contact details the survivor keeps its
+        # own and the other's stay on the merged row, so an operator must copy
+        # a newer email or phone by hand.
+        people = schema.people
+        conn.execute(
+            update(people)
+            .where(people.c.customer_key == other)
+            .values(customer_key=survivor)
+        )
+
+
+def _has_person(conn: Connection, key: str) -> bool:
+    people = schema.people
+    found = conn.execute(
+        select(people.c.customer_key).where(people.c.customer_key == key)
+    ).first()
+    return found is not None
+
+
+def _requested_actions(conn: Connection, key: str) -> dict[str, ActionIdentity]:
+    """Actions in the outbox for ``key``: idempotency key to what was asked."""
+    outbox = schema.outbox
+    rows = conn.execute(
+        select(
+            outbox.c.idempotency_key,
+            outbox.c.action,
+            outbox.c.name,
+            outbox.c.rule_id,
+            outbox.c.event_id,
+            outbox.c.at,
+        ).where(outbox.c.customer_key == key)
+    )
+    return {
+        row.idempotency_key: (
+            row.action,
+            row.name,
+            row.rule_id or "",
+            row.event_id or "",
+            row.at,
+        )
+        for row in rows
+    }
+
+
+def _drop_repeated_requests(
+    conn: Connection,
+    survivor: str,
+    requested: dict[str, ActionIdentity],
+    known_keys: set[str],
+) -> None:
+    """Remove rows the rebuild just added for actions asked for before."""
+    asked = set(requested.values())
+    repeated = [
+        key
+        for key, identity in _requested_actions(conn, survivor).items()
+        if key not in known_keys and identity in asked
+    ]
+    if repeated:
+        outbox = schema.outbox
+        conn.execute(delete(outbox).where(outbox.c.idempotency_key.in_(repeated)))
