@@ -58,24 +58,26 @@ def read_yaml(
 
 
 def line_of(root: yaml.Node, loc: tuple[Any, ...]) -> int:
-    """The 1-based line of the deepest node along a path of keys and indexes."""
+    """The 1-based line of the deepest key or item along a path that exists."""
     node = root
+    line = root.start_mark.line + 1
     for part in loc:
         child = _child(node, part)
         if child is None:
             break
-        node = child
-    return node.start_mark.line + 1
+        node, line = child
+    return line
 
 
-def _child(node: yaml.Node, part: Any) -> yaml.Node | None:
+def _child(node: yaml.Node, part: Any) -> tuple[yaml.Node, int] | None:
+    """The node under a key or index, and the line of that key or item."""
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             if key.value == str(part):
-                found: yaml.Node = value
-                return found
+                return value, key.start_mark.line + 1
         return None
     if isinstance(node, yaml.SequenceNode) and isinstance(part, int):
         items: list[yaml.Node] = node.value
-        return items[part] if part < len(items) else None
+        if part < len(items):
+            return items[part], items[part].start_mark.line + 1
     return None

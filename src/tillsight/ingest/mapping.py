@@ -24,6 +24,7 @@ from pydantic import (
 
 from tillsight.errors import ConfigError
 from tillsight.ingest.canonical import DISCOUNT_TAG, EXCLUDED_TAG
+from tillsight.yamlfile import line_of, read_yaml
 
 LineRole = Literal["product", "excluded", "discount"]
 
@@ -201,14 +202,7 @@ def load_mapping(path: str | Path) -> Mapping:
 
 def parse_mapping(text: str, *, name: str = "<mapping>") -> Mapping:
     """Check mapping YAML given as text."""
-    try:
-        data = yaml.safe_load(text)
-        root = yaml.compose(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{name}: not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{name}: a mapping file is a YAML mapping of keys")
-
+    data, root = read_yaml(text, name)
     try:
         return Mapping.model_validate(data)
     except ValidationError as exc:
@@ -216,31 +210,8 @@ def parse_mapping(text: str, *, name: str = "<mapping>") -> Mapping:
         raise ConfigError("\n".join(messages)) from exc
 
 
-def _describe(error: Any, root: yaml.Node | None, name: str) -> str:
+def _describe(error: Any, root: yaml.Node, name: str) -> str:
     loc: tuple[int | str, ...] = error["loc"]
     key = ".".join(str(part) for part in loc) or "(top)"
     message = str(error["msg"]).removeprefix("Value error, ")
-    return f"{name}: line {_line_of(root, loc)}: {key}: {message}"
-
-
-def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int:
-    """Find the 1-based line of the deepest node on the path that exists."""
-    line = 1 if node is None else node.start_mark.line + 1
-    for part in loc:
-        child = _child(node, part)
-        if child is None:
-            break
-        node, line = child
-    return line
-
-
-def _child(node: yaml.Node | None, part: int | str) -> tuple[yaml.Node, int] | None:
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            if key.value == part:
-                return value, key.start_mark.line + 1
-    if isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-        items = node.value
-        if part < len(items):
-            return items[part], items[part].start_mark.line + 1
-    return None
+    return f"{name}: line {line_of(root, loc)}: {key}: {message}"

@@ -94,12 +94,33 @@ def profile(conn: Connection, key: str) -> Profile:
 def timeline(
     conn: Connection, key: str, *, include_superseded: bool = False
 ) -> list[TimelineEntry]:
-    """Every decision for a customer, oldest first."""
+    """Every decision for a customer, oldest first: firings and changes from the
+    timeline, points from the ledger and asked-for actions from the outbox."""
+    entries = _decisions(conn, key, include_superseded)
+    entries += _points(conn, key)
+    entries += _actions(conn, key, include_superseded)
+    return sorted(entries, key=lambda entry: (entry.at, _KIND_ORDER[entry.kind]))
+
+
+_KIND_ORDER = {
+    "points": 0,
+    "rule_fired": 1,
+    "moment": 2,
+    "segment_entered": 3,
+    "segment_left": 3,
+    "tier_entered": 3,
+    "action": 4,
+    "stage_changed": 5,
+}
+
+
+def _decisions(
+    conn: Connection, key: str, include_superseded: bool
+) -> list[TimelineEntry]:
     table = schema.timeline
     query = select(table).where(table.c.customer_key == key)
     if not include_superseded:
         query = query.where(~table.c.superseded)
-    rows = conn.execute(query.order_by(table.c.at, table.c.id))
     return [
         TimelineEntry(
             at=row.at,
@@ -110,7 +131,47 @@ def timeline(
             detail=orjson.loads(row.detail) if row.detail else None,
             superseded=row.superseded,
         )
+        for row in conn.execute(query.order_by(table.c.at, table.c.id))
+    ]
+
+
+def _points(conn: Connection, key: str) -> list[TimelineEntry]:
+    ledger = schema.points_ledger
+    rows = conn.execute(
+        select(ledger).where(ledger.c.customer_key == key).order_by(ledger.c.id)
+    )
+    return [
+        TimelineEntry(
+            at=row.at,
+            kind="points",
+            rule_id=row.rule_id,
+            event_id=row.event_id,
+            subject=row.reason,
+            detail={"delta": row.delta},
+            superseded=False,
+        )
         for row in rows
+    ]
+
+
+def _actions(
+    conn: Connection, key: str, include_superseded: bool
+) -> list[TimelineEntry]:
+    outbox = schema.outbox
+    query = select(outbox).where(outbox.c.customer_key == key)
+    if not include_superseded:
+        query = query.where(outbox.c.status != "superseded")
+    return [
+        TimelineEntry(
+            at=row.at,
+            kind="action",
+            rule_id=row.rule_id or "",
+            event_id=row.event_id or "",
+            subject=f"{row.action}:{row.name}",
+            detail={"status": row.status},
+            superseded=row.status == "superseded",
+        )
+        for row in conn.execute(query.order_by(outbox.c.id))
     ]
 
 

@@ -18,8 +18,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from tillsight.core.decisions import Decision, Kind
 from tillsight.core.state import CustomerState
-from tillsight.core.timeconv import from_instant_us, instant_us
+from tillsight.core.timeconv import instant_us
 from tillsight.store import schema
+from tillsight.store.bulk import Bulk
 
 _CHUNK = 500
 
@@ -49,6 +50,56 @@ def upsert(
     )
 
 
+_TIMELINE_COLUMNS = (
+    "customer_key",
+    "at",
+    "kind",
+    "rule_id",
+    "event_id",
+    "subject",
+    "detail",
+    "superseded",
+    "recorded_at",
+)
+_LEDGER_COLUMNS = (
+    "customer_key",
+    "at",
+    "delta",
+    "reason",
+    "rule_id",
+    "event_id",
+    "corrects",
+    "recorded_at",
+)
+_OUTBOX_COLUMNS = (
+    "idempotency_key",
+    "customer_key",
+    "action",
+    "name",
+    "rule_id",
+    "event_id",
+    "at",
+    "payload",
+    "status",
+    "attempts",
+    "created_at",
+)
+_CUSTOMER_COLUMNS = (
+    "key",
+    "stage",
+    "tier",
+    "segments",
+    "purchase_count",
+    "lifetime_net_spend",
+    "points_balance",
+    "first_purchase_at",
+    "last_purchase_at",
+    "state",
+    "created_at",
+    "updated_at",
+)
+
+
 def write_decisions(
     conn: Connection,
     decisions: Iterable[Decision],
@@ -56,20 +107,29 @@ def write_decisions(
     *,
     ledger: bool = True,
 ) -> None:
-    """Record decisions on the timeline, the points ledger and the outbox."""
-    timeline_rows: list[dict[str, Any]] = []
-    ledger_rows: list[dict[str, Any]] = []
-    outbox_rows: list[dict[str, Any]] = []
+    """Record decisions: points in the ledger, actions in the outbox, the rest
+    (firings, stage, segment and tier changes, moments) on the timeline."""
+    bulk = Bulk(conn)
+    recorded = bulk.moment(recorded_at)
+    timeline_rows: list[tuple[Any, ...]] = []
+    ledger_rows: list[tuple[Any, ...]] = []
+    outbox_rows: list[tuple[Any, ...]] = []
     for decision in decisions:
-        at = from_instant_us(decision.at_us)
-        timeline_rows.append(_timeline_row(decision, at, recorded_at))
-        if decision.kind is Kind.POINTS and ledger:
-            ledger_rows.append(_ledger_row(decision, at, recorded_at))
+        at = bulk.instant(decision.at_us)
+        if decision.kind is Kind.POINTS:
+            if ledger:
+                ledger_rows.append(_ledger_row(decision, at, recorded))
         elif decision.kind is Kind.ACTION:
-            outbox_rows.append(_outbox_row(decision, at, recorded_at))
-    insert_ignoring_duplicates(conn, schema.timeline, timeline_rows)
-    insert_ignoring_duplicates(conn, schema.points_ledger, ledger_rows)
-    insert_ignoring_duplicates(conn, schema.outbox, outbox_rows)
+            outbox_rows.append(_outbox_row(decision, at, recorded))
+        else:
+            timeline_rows.append(_timeline_row(bulk, decision, at, recorded))
+    bulk.insert(
+        schema.timeline, _TIMELINE_COLUMNS, timeline_rows, ignore_duplicates=True
+    )
+    bulk.insert(
+        schema.points_ledger, _LEDGER_COLUMNS, ledger_rows, ignore_duplicates=True
+    )
+    bulk.insert(schema.outbox, _OUTBOX_COLUMNS, outbox_rows, ignore_duplicates=True)
 
 
 def replace_decisions(
@@ -81,12 +141,30 @@ def replace_decisions(
 ) -> None:
     """After a rebuild: keep what still holds, supersede the rest, add the new.
 
-    The ledger is append-only: if the rebuilt balance differs from the sum of
-    the ledger, one ``rebuild`` entry naming the late event makes up the
-    difference. Actions that already went out are not unsent.
+    Pending actions that no longer hold are marked ``superseded`` and never
+    sent; actions already delivered are not taken back. The ledger is
+    append-only: if the rebuilt balance differs from the sum of the ledger, one
+    ``rebuild`` entry naming the late event makes up the difference.
     """
+    _flip_timeline(conn, state.key, {d.identity for d in decisions})
+    outbox = schema.outbox
+    keep = {d.idempotency_key for d in decisions if d.kind is Kind.ACTION}
+    pending = conn.execute(
+        select(outbox.c.id, outbox.c.idempotency_key).where(
+            outbox.c.customer_key == state.key, outbox.c.status == "pending"
+        )
+    ).all()
+    stale = [row.id for row in pending if row.idempotency_key not in keep]
+    if stale:
+        conn.execute(
+            update(outbox).where(outbox.c.id.in_(stale)).values(status="superseded")
+        )
+    write_decisions(conn, decisions, recorded_at, ledger=False)
+    _settle_ledger(conn, state, recorded_at, cause_event_id)
+
+
+def _flip_timeline(conn: Connection, key: str, wanted: set[tuple[Any, ...]]) -> None:
     table = schema.timeline
-    wanted = {d.identity: d for d in decisions}
     rows = conn.execute(
         select(
             table.c.id,
@@ -96,12 +174,12 @@ def replace_decisions(
             table.c.subject,
             table.c.at,
             table.c.superseded,
-        ).where(table.c.customer_key == state.key)
+        ).where(table.c.customer_key == key)
     ).all()
     flips: list[dict[str, Any]] = []
     for row in rows:
         identity = (
-            state.key,
+            key,
             row.kind,
             row.rule_id,
             row.event_id,
@@ -118,8 +196,6 @@ def replace_decisions(
             .values(superseded=bindparam("flag")),
             flips,
         )
-    write_decisions(conn, decisions, recorded_at, ledger=False)
-    _settle_ledger(conn, state, recorded_at, cause_event_id)
 
 
 def _settle_ledger(
@@ -151,97 +227,91 @@ def save_states(
     conn: Connection, states: Iterable[CustomerState], now: datetime
 ) -> None:
     """Store each customer's snapshot, its profile columns and its timers."""
-    rows: list[dict[str, Any]] = []
-    timer_rows: list[dict[str, Any]] = []
+    bulk = Bulk(conn)
+    stamp = bulk.moment(now)
+    rows: list[tuple[Any, ...]] = []
+    timer_rows: list[tuple[Any, ...]] = []
     keys: list[str] = []
     for state in states:
         keys.append(state.key)
-        rows.append(_customer_row(state, now))
+        rows.append(_customer_row(bulk, state, stamp))
         timer_rows.extend(
-            {
-                "customer_key": state.key,
-                "rule_id": timer.rule_id,
-                "due_at": from_instant_us(timer.due_us),
-                "cause_event_id": timer.cause_event_id,
-            }
+            (state.key, timer.rule_id, bulk.instant(timer.due_us), timer.cause_event_id)
             for timer in state.timers.values()
         )
-    for start in range(0, len(rows), _CHUNK):
-        upsert(conn, schema.customers, rows[start : start + _CHUNK], ["key"])
+    bulk.upsert(
+        schema.customers, _CUSTOMER_COLUMNS, rows, key="key", keep=("created_at",)
+    )
+    timers = schema.timers
     for start in range(0, len(keys), _CHUNK):
         chunk = keys[start : start + _CHUNK]
-        conn.execute(
-            delete(schema.timers).where(schema.timers.c.customer_key.in_(chunk))
-        )
-    if timer_rows:
-        conn.execute(schema.timers.insert(), timer_rows)
+        conn.execute(delete(timers).where(timers.c.customer_key.in_(chunk)))
+    bulk.insert(
+        timers, ("customer_key", "rule_id", "due_at", "cause_event_id"), timer_rows
+    )
 
 
-def _customer_row(state: CustomerState, now: datetime) -> dict[str, Any]:
+def _customer_row(bulk: Bulk, state: CustomerState, stamp: Any) -> tuple[Any, ...]:
     first = state.first_purchase
     last = state.last_counting_purchase
-    return {
-        "key": state.key,
-        "stage": state.stage,
-        "tier": state.tier,
-        "segments": orjson.dumps(sorted(state.segments)).decode(),
-        "purchase_count": state.purchase_count,
-        "lifetime_net_spend": state.lifetime_net_spend,
-        "points_balance": state.points_balance,
-        "first_purchase_at": from_instant_us(first.at_us) if first else None,
-        "last_purchase_at": from_instant_us(last.at_us) if last else None,
-        "state": orjson.dumps(state.to_json()).decode(),
-        "created_at": now,
-        "updated_at": now,
-    }
+    return (
+        state.key,
+        state.stage,
+        state.tier,
+        orjson.dumps(sorted(state.segments)).decode(),
+        state.purchase_count,
+        bulk.money(state.lifetime_net_spend),
+        state.points_balance,
+        bulk.instant(first.at_us) if first else None,
+        bulk.instant(last.at_us) if last else None,
+        orjson.dumps(state.to_json()).decode(),
+        stamp,
+        stamp,
+    )
 
 
 def _timeline_row(
-    decision: Decision, at: datetime, recorded_at: datetime
-) -> dict[str, Any]:
-    return {
-        "customer_key": decision.customer_key,
-        "at": at,
-        "kind": decision.kind.value,
-        "rule_id": decision.rule_id or "",
-        "event_id": decision.event_id or "",
-        "subject": decision.subject,
-        "detail": orjson.dumps(decision.detail).decode() if decision.detail else None,
-        "superseded": False,
-        "recorded_at": recorded_at,
-    }
+    bulk: Bulk, decision: Decision, at: Any, recorded: Any
+) -> tuple[Any, ...]:
+    return (
+        decision.customer_key,
+        at,
+        decision.kind.value,
+        decision.rule_id or "",
+        decision.event_id or "",
+        decision.subject,
+        orjson.dumps(decision.detail).decode() if decision.detail else None,
+        bulk.flag(False),
+        recorded,
+    )
 
 
-def _ledger_row(
-    decision: Decision, at: datetime, recorded_at: datetime
-) -> dict[str, Any]:
+def _ledger_row(decision: Decision, at: Any, recorded: Any) -> tuple[Any, ...]:
     assert decision.detail is not None
-    return {
-        "customer_key": decision.customer_key,
-        "at": at,
-        "delta": decision.detail["delta"],
-        "reason": decision.subject,
-        "rule_id": decision.rule_id or "",
-        "event_id": decision.event_id or "",
-        "corrects": 0,
-        "recorded_at": recorded_at,
-    }
+    return (
+        decision.customer_key,
+        at,
+        decision.detail["delta"],
+        decision.subject,
+        decision.rule_id or "",
+        decision.event_id or "",
+        0,
+        recorded,
+    )
 
 
-def _outbox_row(
-    decision: Decision, at: datetime, recorded_at: datetime
-) -> dict[str, Any]:
+def _outbox_row(decision: Decision, at: Any, recorded: Any) -> tuple[Any, ...]:
     detail = decision.detail or {}
-    return {
-        "idempotency_key": decision.idempotency_key,
-        "customer_key": decision.customer_key,
-        "action": detail.get("action", decision.subject),
-        "name": detail.get("name", decision.subject),
-        "rule_id": decision.rule_id,
-        "event_id": decision.event_id,
-        "at": at,
-        "payload": orjson.dumps(detail).decode(),
-        "status": "pending",
-        "attempts": 0,
-        "created_at": recorded_at,
-    }
+    return (
+        decision.idempotency_key,
+        decision.customer_key,
+        detail.get("action", decision.subject),
+        detail.get("name", decision.subject),
+        decision.rule_id,
+        decision.event_id,
+        at,
+        orjson.dumps(detail).decode(),
+        "pending",
+        0,
+        recorded,
+    )
