@@ -28,7 +28,7 @@ from tillsight.core.timeconv import from_instant_us, instant_us
 from tillsight.errors import RowError
 from tillsight.store import schema
 from tillsight.store.customers import Directory, identity_secret
-from tillsight.store.event_log import customer_history, event_row, known_event_ids
+from tillsight.store.event_log import customer_history, insert_events, known_event_ids
 from tillsight.store.writer import (
     replace_decisions,
     save_states,
@@ -131,11 +131,7 @@ class Replayer:
         fresh = self._fresh(conn, batch)
         assert self._directory is not None
         keys = self._directory.resolve(conn, [e.identity for e in fresh], now)
-        if fresh:
-            conn.execute(
-                schema.events.insert(),
-                [event_row(e, k, now) for e, k in zip(fresh, keys, strict=True)],
-            )
+        insert_events(conn, list(zip(fresh, keys, strict=True)), now)
         self._load_states(conn, {k for k in keys if k is not None})
 
         ordered = sorted(
