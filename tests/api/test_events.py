@@ -45,8 +45,7 @@ def test_same_event_again_answers_200_duplicate(client: TestClient) -> None:
 
 def test_batch_takes_every_event(client: TestClient) -> None:
     batch = [
-        purchase(f"E{n}", occurred_at=f"2025-06-0{n}T12:00:00+01:00")
-        for n in (1, 2, 3)
+        purchase(f"E{n}", occurred_at=f"2025-06-0{n}T12:00:00+01:00") for n in (1, 2, 3)
     ]
 
     response = client.post("/v1/events", json=batch)
@@ -57,9 +56,7 @@ def test_batch_takes_every_event(client: TestClient) -> None:
 
 
 def test_customer_shows_stage_and_timeline(client: TestClient) -> None:
-    key = client.post("/v1/events", json=purchase()).json()["events"][0][
-        "customer_id"
-    ]
+    key = client.post("/v1/events", json=purchase()).json()["events"][0]["customer_id"]
 
     by_key = client.get(f"/v1/customers/{key}")
     by_pos_id = client.get("/v1/customers/C1")
@@ -114,7 +111,9 @@ def test_missing_key_is_401_and_wrong_scope_is_403(
 ) -> None:
     reader = service.keys.create("reader", ["read"], service.ingestor.clock())
 
-    anonymous = client.post("/v1/events", json=purchase(), headers={"Authorization": ""})
+    anonymous = client.post(
+        "/v1/events", json=purchase(), headers={"Authorization": ""}
+    )
     forbidden = client.post(
         "/v1/events", json=purchase(), headers={"Authorization": f"Bearer {reader}"}
     )

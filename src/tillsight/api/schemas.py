@@ -137,13 +137,19 @@ class CustomerOut(BaseModel):
             tier=profile.tier,
             segments=profile.segments,
             purchase_count=profile.purchase_count,
-            lifetime_net_spend=profile.lifetime_net_spend,
+            lifetime_net_spend=_money(profile.lifetime_net_spend),
             points_balance=profile.points_balance,
             first_purchase_at=profile.first_purchase_at,
             last_purchase_at=profile.last_purchase_at,
             identities=profile.identities,
             timeline=[TimelineOut.of(e) for e in entries],
         )
+
+
+def _money(value: Decimal) -> Decimal:
+    """The same digits from either store (PostgreSQL pads to six places)."""
+    cents = value.quantize(Decimal("0.01"))
+    return cents if cents == value else value.normalize()
 
 
 class FiringOut(BaseModel):
