@@ -26,6 +26,7 @@ from tillsight.core.runner import Runner
 from tillsight.core.state import CustomerState
 from tillsight.core.timeconv import from_instant_us, instant_us
 from tillsight.errors import RowError
+from tillsight.loyalty.redemption import Outcome
 from tillsight.store import schema
 from tillsight.store.customers import Directory, identity_secret
 from tillsight.store.event_log import customer_history, insert_events, known_event_ids
@@ -48,6 +49,7 @@ class Rejected:
     event_id: str
     field: str
     reason: str
+    event: Event | None = None
 
 
 @dataclass(slots=True)
@@ -61,6 +63,8 @@ class ReplaySummary:
     decisions: int = 0
     firings: int = 0
     rebuilt_customers: int = 0
+    redemptions_applied: int = 0
+    redemptions_refused: list[Rejected] = field(default_factory=list)
     clock: datetime | None = None
 
 
@@ -120,6 +124,7 @@ class Replayer:
                         "currency",
                         f"{item.currency!r} is not the programme's currency "
                         f"{self.programme.currency!r}",
+                        item,
                     )
                 )
                 continue
@@ -191,7 +196,8 @@ class Replayer:
         touched: set[str],
         now: datetime,
     ) -> None:
-        write_decisions(conn, decisions, now)
+        outcomes = write_decisions(conn, decisions, now)
+        self._count_redemptions(decisions, outcomes)
         self.summary.decisions += len(decisions)
         self.summary.firings += sum(d.kind is Kind.RULE_FIRED for d in decisions)
         dirty = touched | {d.customer_key for d in decisions}
@@ -203,6 +209,18 @@ class Replayer:
             [{"name": CLOCK_SETTING, "value": str(self._runner.clock_us)}],
             ["name"],
         )
+
+    def _count_redemptions(
+        self, decisions: list[Decision], outcomes: list[Outcome]
+    ) -> None:
+        presented = [d for d in decisions if d.kind is Kind.REDEMPTION and d.detail]
+        for decision, outcome in zip(presented, outcomes, strict=True):
+            if outcome.is_applied:
+                self.summary.redemptions_applied += 1
+                continue
+            self.summary.redemptions_refused.append(
+                Rejected(decision.event_id or "", "redemptions", outcome.reason or "")
+            )
 
     def _replace(
         self,

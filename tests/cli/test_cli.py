@@ -91,3 +91,27 @@ def test_a_wrong_programme_file_names_the_line(tmp_path: Path, sqlite_url: str) 
 
     assert result.exit_code != 0
     assert "line 8" in str(result.exception)
+
+
+def test_event_in_another_currency_is_kept_to_fix_and_replay(
+    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    line = (
+        '{"event_id": "pos:1", "type": "purchase", '
+        '"occurred_at": "2025-03-01T10:00:00+00:00", "currency": "USD", '
+        '"lines": [{"sku": "A", "quantity": "1", "unit_price": "12.50", '
+        '"total": "12.50"}], "customer": {"customer_id": "C1"}}\n'
+    )
+    (tmp_path / "till.jsonl").write_text(line)
+
+    first = runner.invoke(app, ["replay", "till.jsonl", "--db", sqlite_url])
+    kept = tmp_path / "till.jsonl.rejected-events.jsonl"
+    fixed = kept.read_text().replace('"USD"', '"GBP"')
+    (tmp_path / "fixed.jsonl").write_text(fixed)
+    second = runner.invoke(app, ["replay", "fixed.jsonl", "--db", sqlite_url])
+    customer = runner.invoke(app, ["customer", "C1", "--db", sqlite_url])
+
+    assert first.exit_code == 0 and "currency" in kept.read_text()
+    assert second.exit_code == 0, second.output
+    assert "stage" in customer.output and "new" in customer.output

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
+import orjson
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -105,7 +106,27 @@ def run_replay(
         summary = replayer.run(_read(file, mapping, programme, is_jsonl), until=until)
         written = writer.written
     store.dispose()
+    _keep_rejected_events(summary, file)
     return summary, rejects_path if written else None
+
+
+def _keep_rejected_events(summary: ReplaySummary, file: Path) -> None:
+    """Write events the engine refused as canonical JSON Lines, to fix and resend."""
+    from tillsight.ingest.canonical import event_to_json
+    from tillsight.ingest.rejects import RejectedRow, RejectsWriter
+
+    if not summary.rejected_events:
+        return
+    path = Path(file.name + ".rejected-events.jsonl")
+    with RejectsWriter(path) as writer:
+        for rejected in summary.rejected_events:
+            assert rejected.event is not None
+            raw = orjson.dumps(event_to_json(rejected.event)).decode()
+            writer.write(RejectedRow(0, [(rejected.field, rejected.reason)], raw=raw))
+    console.print(
+        f"[yellow]{len(summary.rejected_events):,} events refused, kept in {path}[/]"
+        " (fix them and replay that file)"
+    )
 
 
 def _read(
