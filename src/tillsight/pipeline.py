@@ -219,7 +219,11 @@ class Replayer:
                 self.summary.redemptions_applied += 1
                 continue
             self.summary.redemptions_refused.append(
-                Rejected(decision.event_id or "", "redemptions", outcome.reason or "")
+                Rejected(
+                    event_id=decision.event_id or "",
+                    field="redemptions",
+                    reason=outcome.reason or "",
+                )
             )
 
     def _replace(

@@ -18,6 +18,7 @@ class Kind(enum.StrEnum):
     ACTION = "action"
     POINTS = "points"
     REDEMPTION = "redemption"
+    POINTS_SHORTFALL = "points_shortfall"
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,7 @@ from tillsight.core.state import (
 )
 from tillsight.core.timeconv import (
     DAY_US,
+    from_instant_us,
     instant_us,
     local_to_instant_us,
     local_us,
@@ -204,6 +205,9 @@ class Engine:
             detail["offer"] = kind.offer
             detail["valid_days"] = kind.valid_days
             detail["holdout_percent"] = kind.holdout_percent
+            expires_local = local_us(from_instant_us(decision.at_us), self.zone)
+            expires_local += kind.valid_days * DAY_US
+            detail["expires_us"] = local_to_instant_us(expires_local, self.zone)
 
     # -- rules --------------------------------------------------------------
 

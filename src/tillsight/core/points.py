@@ -16,7 +16,8 @@ Policies (also documented in the default programme file and the README):
   purchase spent are given back (``restore_redeemed_on_full_refund``), on a
   partial one they are not.
 - A debit larger than the balance (points already spent) takes the balance to
-  zero and records the ``shortfall`` on the decision; nothing goes negative.
+  zero and records a ``points_shortfall`` decision on the timeline; nothing
+  goes negative.
 - A lot expires at its wall-clock expiry time in the programme's zone; the
   expiry entry takes away what is left of that lot, never more.
 """
@@ -122,12 +123,23 @@ class PointsBook:
         """
         details = dict(extra or {})
         taken = min(wanted, state.points_balance)
-        if taken < wanted:
-            details["shortfall"] = wanted - taken
         _consume(state.lots, taken, details.pop("lot", None))
         state.points_balance -= taken
-        if taken or details.get("shortfall"):
+        if taken:
             self._post(state, now, reason, rule_id, -taken, details)
+        if taken < wanted:
+            shortfall = {"wanted": wanted, "taken": taken, "shortfall": wanted - taken}
+            now.decisions.append(
+                Decision(
+                    Kind.POINTS_SHORTFALL,
+                    state.key,
+                    now.at_us,
+                    rule_id,
+                    now.event.event_id,
+                    reason,
+                    shortfall,
+                )
+            )
         self.arm(state)
         return taken
 
@@ -140,7 +152,11 @@ class PointsBook:
             rule_id = f"redeem#{index}"
             detail: dict[str, Any] = {"amount": str(redemption.amount)}
             if redemption.code is not None:
-                detail |= {"code": redemption.code, "store": event.store}
+                detail |= {
+                    "code": redemption.code,
+                    "store": event.store,
+                    "basket": str(event.total),
+                }
                 _notice(state, now, rule_id, "code", detail)
                 continue
             if redemption.points <= 0:

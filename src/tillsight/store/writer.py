@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import Connection, Table, bindparam, delete, func, select, update
@@ -21,6 +21,9 @@ from tillsight.core.state import CustomerState
 from tillsight.core.timeconv import instant_us
 from tillsight.store import schema
 from tillsight.store.bulk import Bulk
+
+if TYPE_CHECKING:
+    from tillsight.loyalty.redemption import Outcome
 
 _CHUNK = 500
 
@@ -106,9 +109,19 @@ def write_decisions(
     recorded_at: datetime,
     *,
     ledger: bool = True,
-) -> None:
+) -> list[Outcome]:
     """Record decisions: points in the ledger, actions in the outbox, the rest
-    (firings, stage, segment and tier changes, moments) on the timeline."""
+    (firings, stage, segment and tier changes, moments) on the timeline.
+
+    Rewards that rules asked for become reward rows and reward codes that
+    sales presented are redeemed, in the same transaction; the outcome of
+    each redemption is returned.
+    """
+    # Imported here because the loyalty package writes through this module.
+    from tillsight.loyalty.redemption import redeem_from_decisions
+    from tillsight.loyalty.rewards import issue_from_decisions
+
+    decisions = list(decisions)
     bulk = Bulk(conn)
     recorded = bulk.moment(recorded_at)
     timeline_rows: list[tuple[Any, ...]] = []
@@ -130,6 +143,8 @@ def write_decisions(
         schema.points_ledger, _LEDGER_COLUMNS, ledger_rows, ignore_duplicates=True
     )
     bulk.insert(schema.outbox, _OUTBOX_COLUMNS, outbox_rows, ignore_duplicates=True)
+    issue_from_decisions(conn, decisions, recorded_at)
+    return redeem_from_decisions(conn, decisions, recorded_at)
 
 
 def replace_decisions(

@@ -1,0 +1,282 @@
+"""Issuing rewards: by a rule (through the outbox), an operator or the API.
+
+Every reward gets an unguessable code, a value or an offer, a campaign, an
+expiry, the customer's stage when it was issued and the store. Issuing is
+idempotent: the same ``issue_key`` twice gives one reward.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from tillsight.core.decisions import Decision
+from tillsight.core.programme import Programme
+from tillsight.core.timeconv import from_instant_us
+from tillsight.errors import ConflictError, NotFoundError
+from tillsight.loyalty import codes
+from tillsight.loyalty.tables import rewards
+from tillsight.store import schema
+
+_CODE_TRIES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Reward:
+    """A reward as the API and the CLI show it."""
+
+    id: int
+    code: str | None
+    customer_key: str
+    kind: str
+    value: Decimal | None
+    offer: str
+    campaign: str
+    stage_at_issue: str | None
+    store: str | None
+    source: str
+    held_out: bool
+    issued_at: datetime
+    expires_at: datetime
+    redeemed_at: datetime | None
+    redeemed_event_id: str | None
+
+    @property
+    def display_code(self) -> str | None:
+        return codes.display(self.code) if self.code else None
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON: money as a string, times in ISO 8601."""
+        return {
+            "id": self.id,
+            "code": self.display_code,
+            "customer_key": self.customer_key,
+            "kind": self.kind,
+            "value": None if self.value is None else str(self.value),
+            "offer": self.offer,
+            "campaign": self.campaign,
+            "stage_at_issue": self.stage_at_issue,
+            "store": self.store,
+            "source": self.source,
+            "held_out": self.held_out,
+            "issued_at": self.issued_at.isoformat(),
+            "expires_at": self.expires_at.isoformat(),
+            "redeemed_at": self.redeemed_at.isoformat() if self.redeemed_at else None,
+            "redeemed_event_id": self.redeemed_event_id,
+        }
+
+
+def issue(
+    conn: Connection,
+    programme: Programme,
+    customer_key: str,
+    kind: str,
+    *,
+    at: datetime,
+    source: str = "operator",
+    campaign: str | None = None,
+    store: str | None = None,
+    issue_key: str | None = None,
+) -> Reward:
+    """Issue one reward of a kind the programme describes, now and by hand."""
+    settings = programme.rewards.get(kind)
+    if settings is None:
+        raise NotFoundError(
+            f"reward kind {kind!r} is not in the programme "
+            f"(known: {sorted(programme.rewards)})"
+        )
+    _require_customer(conn, customer_key)
+    key = issue_key or f"{source}:{uuid.uuid4().hex}"
+    row = {
+        "issue_key": key,
+        "customer_key": customer_key,
+        "kind": kind,
+        "value": settings.value,
+        "offer": settings.offer,
+        "campaign": campaign or settings.campaign or kind,
+        "stage_at_issue": _current_stage(conn, customer_key),
+        "store": store,
+        "source": source,
+        "held_out": False,
+        "issued_at": at,
+        "expires_at": _add_days(at, settings.valid_days, programme),
+    }
+    insert_rewards(conn, [row], at)
+    return get_by_issue_key(conn, key)
+
+
+def issue_from_decisions(
+    conn: Connection, decisions: Sequence[Decision], recorded_at: datetime
+) -> None:
+    """Turn the ``reward:*`` actions that rules asked for into reward rows.
+
+    The engine stamped each action with its kind's settings and the stage.
+    A customer in the campaign's control group gets a held-out row, no code.
+    """
+    wanted = [d for d in decisions if _is_reward_action(d)]
+    if not wanted:
+        return
+    stores = _event_stores(conn, {d.event_id for d in wanted if d.event_id})
+    rows = [_rule_row(d, stores.get(d.event_id or "")) for d in wanted]
+    insert_rewards(conn, rows, recorded_at)
+
+
+def insert_rewards(
+    conn: Connection, rows: list[dict[str, Any]], recorded_at: datetime
+) -> None:
+    """Insert reward rows, skipping issue keys already there; codes are added."""
+    known = _known_issue_keys(conn, [row["issue_key"] for row in rows])
+    for row in rows:
+        if row["issue_key"] in known:
+            continue
+        known.add(row["issue_key"])
+        _insert_with_fresh_code(conn, {**row, "recorded_at": recorded_at})
+
+
+def get_by_code(conn: Connection, code: str) -> Reward:
+    """The reward with this code (typed in any case, with or without dashes)."""
+    row = conn.execute(
+        select(rewards).where(rewards.c.code == codes.normalise(code))
+    ).first()
+    if row is None:
+        raise NotFoundError("no reward with that code")
+    return reward_from_row(row)
+
+
+def get_by_issue_key(conn: Connection, issue_key: str) -> Reward:
+    row = conn.execute(select(rewards).where(rewards.c.issue_key == issue_key)).one()
+    return reward_from_row(row)
+
+
+def customer_rewards(conn: Connection, customer_key: str) -> list[Reward]:
+    """Every reward of one customer, newest first."""
+    rows = conn.execute(
+        select(rewards)
+        .where(rewards.c.customer_key == customer_key)
+        .order_by(rewards.c.issued_at.desc(), rewards.c.id.desc())
+    )
+    return [reward_from_row(row) for row in rows]
+
+
+def reward_from_row(row: Any) -> Reward:
+    """A reward from its ``rewards`` row."""
+    return Reward(
+        id=row.id,
+        code=row.code,
+        customer_key=row.customer_key,
+        kind=row.kind,
+        value=row.value,
+        offer=row.offer,
+        campaign=row.campaign,
+        stage_at_issue=row.stage_at_issue,
+        store=row.store,
+        source=row.source,
+        held_out=bool(row.held_out),
+        issued_at=row.issued_at,
+        expires_at=row.expires_at,
+        redeemed_at=row.redeemed_at,
+        redeemed_event_id=row.redeemed_event_id,
+    )
+
+
+def _insert_with_fresh_code(conn: Connection, row: dict[str, Any]) -> None:
+    """Insert a row with a code no other reward has (a draw rarely repeats)."""
+    if not row["held_out"] and not row.get("code"):
+        row = {**row, "code": _free_code(conn)}
+    conn.execute(rewards.insert().values(row))
+
+
+def _free_code(conn: Connection) -> str:
+    for _ in range(_CODE_TRIES):
+        code = codes.new_code()
+        taken = conn.execute(select(rewards.c.id).where(rewards.c.code == code))
+        if taken.first() is None:
+            return code
+    raise ConflictError("CODE_SPACE_EXHAUSTED", f"no free code after {_CODE_TRIES}")
+
+
+def _rule_row(decision: Decision, store: str | None) -> dict[str, Any]:
+    detail = decision.detail or {}
+    campaign = str(detail["campaign"])
+    return {
+        "issue_key": decision.idempotency_key,
+        "customer_key": decision.customer_key,
+        "kind": detail["name"],
+        "value": None if detail["value"] is None else Decimal(detail["value"]),
+        "offer": detail.get("offer", ""),
+        "campaign": campaign,
+        "stage_at_issue": detail.get("stage"),
+        "store": store,
+        "source": "rule",
+        "rule_id": decision.rule_id,
+        "event_id": decision.event_id,
+        "held_out": codes.is_held_out(
+            decision.customer_key, campaign, int(detail["holdout_percent"])
+        ),
+        "issued_at": from_instant_us(decision.at_us),
+        "expires_at": from_instant_us(int(detail["expires_us"])),
+    }
+
+
+def _is_reward_action(decision: Decision) -> bool:
+    detail = decision.detail
+    return (
+        decision.kind.value == "action"
+        and detail is not None
+        and detail.get("action") == "reward"
+        and "expires_us" in detail
+    )
+
+
+def _event_stores(conn: Connection, event_ids: set[str]) -> dict[str, str | None]:
+    events = schema.events
+    found: dict[str, str | None] = {}
+    ids = sorted(event_ids)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        rows = conn.execute(
+            select(events.c.event_id, events.c.store).where(
+                events.c.event_id.in_(chunk)
+            )
+        )
+        found.update({row.event_id: row.store for row in rows})
+    return found
+
+
+def _known_issue_keys(conn: Connection, keys: list[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        found.update(
+            conn.execute(
+                select(rewards.c.issue_key).where(rewards.c.issue_key.in_(chunk))
+            ).scalars()
+        )
+    return found
+
+
+def _require_customer(conn: Connection, key: str) -> None:
+    customers = schema.customers
+    if conn.execute(select(customers.c.key).where(customers.c.key == key)).first():
+        return
+    raise NotFoundError(f"no customer with key {key!r}")
+
+
+def _current_stage(conn: Connection, key: str) -> str | None:
+    customers = schema.customers
+    stage: str | None = conn.execute(
+        select(customers.c.stage).where(customers.c.key == key)
+    ).scalar_one_or_none()
+    return stage
+
+
+def _add_days(at: datetime, days: int, programme: Programme) -> datetime:
+    """The same wall-clock time ``days`` later in the programme's zone."""
+    local = at.astimezone(programme.zone).replace(tzinfo=None) + timedelta(days=days)
+    return local.replace(tzinfo=programme.zone)
