@@ -7,12 +7,11 @@ from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
+
 from live.helpers import FixedClock
 from live.helpers import service as make_service
-
 from tillsight.api import create_app
 from tillsight.live.service import LiveService
-
 
 #: The API tests' wall clock: a little after the events they send.
 NOW = datetime(2025, 6, 10, 9, 0, tzinfo=UTC)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
 from live.helpers import (
     FIXTURES,
     FixedClock,
@@ -18,8 +20,6 @@ from live.helpers import (
     square_orders_server,
     square_signature,
 )
-from sqlalchemy import func, select
-
 from tillsight.api import create_app
 from tillsight.store import schema
 

@@ -1,0 +1,81 @@
+"""Nothing lost: each kind of bad input waits in the quarantine, then retries."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.test_events import purchase
+from tillsight.live.service import LiveService
+
+BAD_BODIES = {
+    "bad_json": b'{"event_id": "E1", ',
+    "invalid_event": json.dumps(purchase(type="sale")).encode(),
+    "missing_fields": json.dumps({"event_id": "E1"}).encode(),
+    "unsupported_currency": json.dumps(purchase(currency="USD")).encode(),
+}
+REASONS = {
+    "bad_json": "bad_json",
+    "invalid_event": "invalid_event",
+    "missing_fields": "invalid_event",
+    "unsupported_currency": "unsupported_currency",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_BODIES))
+def test_bad_body_is_kept_then_retried_after_a_fix(
+    client: TestClient, service: LiveService, kind: str
+) -> None:
+    response = client.post("/v1/events", content=BAD_BODIES[kind])
+    entry_id = response.json()["quarantine_id"]
+    entry = service.quarantine.get(entry_id)
+
+    result = service.receiver.retry(entry_id, json.dumps(purchase()).encode())
+
+    assert response.status_code == 422
+    assert (entry.reason, entry.body) == (REASONS[kind], BAD_BODIES[kind])
+    assert result.receipts[0].stage == "new"
+    assert service.quarantine.get(entry_id).status == "resolved"
+    assert service.quarantine.entries() == []
+
+
+def test_ten_megabyte_body_is_refused_and_kept(
+    client: TestClient, service: LiveService
+) -> None:
+    body = b'{"padding": "' + b"x" * (10 * 1024 * 1024) + b'"}'
+
+    response = client.post("/v1/events", content=body)
+
+    assert response.status_code == 413
+    entry = service.quarantine.get(response.json()["quarantine_id"])
+    assert (entry.reason, entry.body_bytes, entry.body) == (
+        "too_large",
+        len(body),
+        body,
+    )
+
+
+def test_retry_that_fails_again_keeps_waiting_with_the_new_reason(
+    client: TestClient, service: LiveService
+) -> None:
+    entry_id = client.post("/v1/events", content=b"not json").json()["quarantine_id"]
+
+    with pytest.raises(Exception, match="currency"):
+        service.receiver.retry(entry_id, json.dumps(purchase(currency="EUR")).encode())
+
+    entry = service.quarantine.get(entry_id)
+    assert (entry.status, entry.reason) == ("waiting", "unsupported_currency")
+    assert len(service.quarantine.entries()) == 1
+
+
+def test_retry_of_a_kept_event_that_arrived_meanwhile_is_duplicate(
+    client: TestClient, service: LiveService
+) -> None:
+    entry_id = client.post("/v1/events", content=b"{").json()["quarantine_id"]
+    client.post("/v1/events", json=purchase())
+
+    result = service.receiver.retry(entry_id, json.dumps(purchase()).encode())
+
+    assert result.receipts[0].status == "duplicate"
