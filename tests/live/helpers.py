@@ -77,7 +77,9 @@ def read_json(path: Path) -> Any:
 
 def completed_payment(customer_id: str = "SQCUST1") -> dict[str, Any]:
     """Square's documented payment.updated sample, paid by a known customer."""
-    payload: dict[str, Any] = read_json(FIXTURES / "square" / "PaymentUpdatedEvent.json")
+    payload: dict[str, Any] = read_json(
+        FIXTURES / "square" / "PaymentUpdatedEvent.json"
+    )
     payload["data"]["object"]["payment"]["customer_id"] = customer_id
     return payload
 
@@ -101,7 +103,7 @@ def square_orders_server(customer_id: str | None = None) -> Iterator[str]:
     document = read_json(SQUARE_EXAMPLES / "RetrieveOrderResponse.json")
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_GET(self) -> None:
             order_id = self.path.rsplit("/", 1)[-1]
             order = dict(document["order"], id=order_id)
             if customer_id is not None:
