@@ -68,6 +68,9 @@ class Runner:
         outcome = Outcome(self.advance(at_us))
         state = self.state(key)
         if state.is_late(at_us, event.event_id):
+            # The rebuild holds the whole truth for this customer, including
+            # any timer the clock just fired for it from the old state.
+            outcome.decisions = [d for d in outcome.decisions if d.customer_key != key]
             outcome.rebuilt[key] = self.rebuild(key)
         else:
             outcome.decisions.extend(self.engine.apply(state, event))
