@@ -7,7 +7,7 @@ import sys
 import typer
 from rich.console import Console
 
-from tillsight.cli import history, live, lookup
+from tillsight.cli import history, live, lookup, salesforce
 from tillsight.errors import TillsightError
 
 app = typer.Typer(
@@ -20,6 +20,7 @@ app = typer.Typer(
 history.register(app)
 lookup.register(app)
 live.register(app)
+salesforce.register(app)
 
 
 def main() -> None:

@@ -24,9 +24,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tillsight.errors import ConfigError
+from tillsight.yamlfile import line_of, read_yaml
 
 API_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 MAX_COLLECTION_RECORDS = 200
+SETTING_PATH = re.compile(r"^([a-z_]+(?:\.[a-z_]+)*) '")
 
 
 def _check_api_name(value: str | None, where: str) -> None:
@@ -162,25 +164,44 @@ class SalesforceSettings(_Strict):
         return self.login_url.rstrip("/") + "/services/oauth2/token"
 
 
-def settings_from_mapping(data: Any, *, source: str = "settings") -> SalesforceSettings:
-    """Validate already-parsed settings, naming every wrong field in one error."""
+def settings_from_mapping(
+    data: Any, *, source: str = "settings", root: yaml.Node | None = None
+) -> SalesforceSettings:
+    """Validate already-parsed settings, naming every wrong field in one error.
+
+    With the YAML node tree (``root``), each problem also names its line.
+    """
     try:
         return SalesforceSettings.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']) or '(top)'}: {error['msg']}"
-            for error in exc.errors()
+            _problem(tuple(error["loc"]), error["msg"], source, root)
+            for error in exc.errors(include_url=False)
         )
-        raise ConfigError(f"{source}: {problems}") from exc
+        raise ConfigError(problems) from exc
+
+
+def _problem(
+    loc: tuple[Any, ...], message: str, source: str, root: yaml.Node | None
+) -> str:
+    message = message.removeprefix("Value error, ")
+    named = SETTING_PATH.match(message)
+    if named is not None:
+        # A whole-model check names its field first: point at that field's line.
+        loc, text = tuple(named[1].split(".")), message
+    else:
+        text = f"{'.'.join(str(part) for part in loc) or '(top)'}: {message}"
+    if root is None:
+        return f"{source}: {text}"
+    return f"line {line_of(root, loc)}: {source}: {text}"
 
 
 def load_settings(path: Path) -> SalesforceSettings:
-    """Read and validate a Salesforce mapping file (YAML)."""
+    """Read and validate a Salesforce mapping file (YAML); errors name the line."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: is not valid YAML ({exc})") from exc
 
-    return settings_from_mapping(data, source=str(path))
+    data, root = read_yaml(text, str(path))
+    return settings_from_mapping(data, source=str(path), root=root)
