@@ -187,7 +187,9 @@ def _print_sync(
         table.add_row("backfill", f"{backfill.status} {backfill.reason}".strip())
         table.add_row("  bulk jobs / calls", f"{backfill.jobs:,} / {backfill.calls:,}")
         table.add_row("  customers sent in bulk", f"{backfill.synced:,}")
-        table.add_row("  dead letters / review", _pair(backfill.dead_lettered, backfill.review))
+        table.add_row(
+            "  dead letters / review", _pair(backfill.dead_lettered, backfill.review)
+        )
     table.add_row("profile sync", f"{report.status} {report.reason}".strip())
     table.add_row("  batches / calls", f"{report.batches:,} / {report.calls:,}")
     table.add_row("  customers sent", f"{report.synced:,}")
