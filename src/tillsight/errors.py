@@ -8,10 +8,14 @@ tillsight errors::
     ├── ConfigError            bad settings, mapping or programme file
     │   └── ProgrammeError     the programme file is wrong (line and reason)
     ├── InputError             an event or row that cannot be understood
-    │   └── RowError           one row of an import file (line number)
+    │   ├── RowError           one row of an import file (line number)
+    │   └── QuarantinedError   a request kept in the quarantine to fix
+    │       ├── BodyTooLargeError   over the request size cap
+    │       └── FetchFailedError    a vendor API needed to read it failed
     ├── NotFoundError          a customer, event or reward that is not there
     ├── ConflictError          a duplicate or a lost race (used reward, ...)
-    ├── AuthError              a bad signature, key or scope
+    ├── AuthError              a bad signature or API key
+    │   └── ScopeError         a valid key without the scope a route needs
     ├── StoreError             the database refused or is out of date
     └── RemoteError            a vendor API (Salesforce, Square, SMS) failed
         └── RateLimitedError   the vendor asked us to slow down or stop
@@ -69,6 +73,30 @@ class RowError(InputError):
         return f"line {self.line}: {super().__str__()}"
 
 
+class QuarantinedError(InputError):
+    """An input that could not become an event; it is kept in the quarantine.
+
+    ``reason`` is a short code (``bad_json``, ``invalid_event``,
+    ``unsupported_currency``, ``too_large``, ``invalid_webhook``,
+    ``remote_failure``); ``quarantine_id`` says where to find the entry.
+    """
+
+    def __init__(
+        self, reason: str, errors: list[tuple[str, str]], quarantine_id: int | None
+    ) -> None:
+        self.reason = reason
+        self.quarantine_id = quarantine_id
+        super().__init__(errors)
+
+
+class BodyTooLargeError(QuarantinedError):
+    """The request body is over the size cap."""
+
+
+class FetchFailedError(QuarantinedError):
+    """A vendor API needed to read the delivery failed; the sender should retry."""
+
+
 class NotFoundError(TillsightError, LookupError):
     """A customer, event or reward that is not there."""
 
@@ -85,6 +113,10 @@ class ConflictError(TillsightError, ValueError):
 
 class AuthError(TillsightError, PermissionError):
     """A bad or missing signature, API key or scope."""
+
+
+class ScopeError(AuthError):
+    """A valid API key that lacks the scope a route needs."""
 
 
 class StoreError(TillsightError, RuntimeError):

@@ -16,20 +16,18 @@ from fastapi.responses import JSONResponse
 
 from tillsight.errors import (
     AuthError,
+    BodyTooLargeError,
     ConfigError,
     ConflictError,
+    FetchFailedError,
     InputError,
     NotFoundError,
+    QuarantinedError,
     RateLimitedError,
     RemoteError,
+    ScopeError,
     StoreError,
     TillsightError,
-)
-from tillsight.live.keys import ScopeError
-from tillsight.live.quarantine import (
-    BodyTooLargeError,
-    FetchFailedError,
-    QuarantinedError,
 )
 
 log = structlog.get_logger("tillsight.api")

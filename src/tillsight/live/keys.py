@@ -21,17 +21,13 @@ from datetime import datetime
 
 from sqlalchemy import Connection, select, update
 
-from tillsight.errors import AuthError, ConfigError, NotFoundError
+from tillsight.errors import AuthError, ConfigError, NotFoundError, ScopeError
 from tillsight.live.store import LiveStore
 from tillsight.live.tables import api_keys
 
 SCOPES = ("ingest", "read", "admin")
 PREFIX = "tsk_"
 _CACHE_SECONDS = 5.0
-
-
-class ScopeError(AuthError):
-    """A valid key that lacks the scope a route needs."""
 
 
 @dataclass(frozen=True, slots=True)

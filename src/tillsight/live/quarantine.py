@@ -17,36 +17,15 @@ from datetime import datetime
 import orjson
 from sqlalchemy import Connection, select, update
 
-from tillsight.errors import InputError, NotFoundError
+from tillsight.errors import (
+    NotFoundError,
+    QuarantinedError,
+)
 from tillsight.live.store import LiveStore
 from tillsight.live.tables import quarantine
 
 WAITING = "waiting"
 RESOLVED = "resolved"
-
-
-class QuarantinedError(InputError):
-    """An input that could not become an event; it is kept in the quarantine.
-
-    ``reason`` is a short code (``bad_json``, ``invalid_event``,
-    ``unsupported_currency``, ``too_large``, ``invalid_webhook``,
-    ``remote_failure``); ``quarantine_id`` says where to find the entry.
-    """
-
-    def __init__(
-        self, reason: str, errors: list[tuple[str, str]], quarantine_id: int | None
-    ) -> None:
-        self.reason = reason
-        self.quarantine_id = quarantine_id
-        super().__init__(errors)
-
-
-class BodyTooLargeError(QuarantinedError):
-    """The request body is over the size cap."""
-
-
-class FetchFailedError(QuarantinedError):
-    """A vendor API needed to read the delivery failed; the sender should retry."""
 
 
 @dataclass(frozen=True, slots=True)

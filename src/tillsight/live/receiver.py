@@ -20,17 +20,17 @@ from typing import Any, NoReturn, TypeVar
 import structlog
 
 from tillsight.core.events import Event
-from tillsight.errors import ConflictError, InputError, RemoteError
+from tillsight.errors import (
+    BodyTooLargeError,
+    ConflictError,
+    FetchFailedError,
+    InputError,
+    QuarantinedError,
+    RemoteError,
+)
 from tillsight.ingest.canonical import parse_canonical, to_event
 from tillsight.live.ingest import Delivery, Ingestor, Receipt
-from tillsight.live.quarantine import (
-    WAITING,
-    BodyTooLargeError,
-    FetchFailedError,
-    Origin,
-    Quarantine,
-    QuarantinedError,
-)
+from tillsight.live.quarantine import WAITING, Origin, Quarantine
 from tillsight.live.settings import Settings
 from tillsight.sources import (
     OrderFetcher,

@@ -11,7 +11,8 @@ from tillsight.api.body import Body, read_body
 from tillsight.api.deps import Service
 from tillsight.api.routes.events import ERRORS
 from tillsight.api.schemas import IngestOut
-from tillsight.live.quarantine import BodyTooLargeError, Origin
+from tillsight.errors import BodyTooLargeError
+from tillsight.live.quarantine import Origin
 from tillsight.live.service import LiveService
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
