@@ -13,7 +13,9 @@ from tillsight.api import errors
 from tillsight.api.middleware import RequestContext
 from tillsight.api.routes import customers, events, raw, webhooks
 from tillsight.ingest.canonical import CanonicalEvent
+from tillsight.kpi import routes as kpi_routes
 from tillsight.live.service import LiveService
+from tillsight.loyalty import routes as reward_routes
 
 DESCRIPTION = """\
 Point-of-sale events in, customer lifecycle decisions out.
@@ -51,6 +53,8 @@ def create_app(service: LiveService, *, close_on_shutdown: bool = False) -> Fast
     app.include_router(events.router)
     app.include_router(webhooks.router)
     app.include_router(customers.router)
+    app.include_router(reward_routes.router)
+    app.include_router(kpi_routes.router)
     if service.settings.raw_endpoint:
         app.include_router(raw.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -7,7 +7,7 @@ import sys
 import typer
 from rich.console import Console
 
-from tillsight.cli import history, live, lookup, salesforce
+from tillsight.cli import history, live, lookup, loyalty, salesforce
 from tillsight.errors import TillsightError
 
 app = typer.Typer(
@@ -21,6 +21,7 @@ history.register(app)
 lookup.register(app)
 live.register(app)
 salesforce.register(app)
+loyalty.register(app)
 
 
 def main() -> None:

@@ -63,6 +63,7 @@ def replay(
 def demo(db: Database = None) -> None:
     """Replay the bundled real sample (UCI Online Retail) and show the result."""
     from tillsight.cli.lookup import show_customer, show_stages
+    from tillsight.cli.loyalty import show_loyalty
 
     if not EXAMPLE_DATA.exists():
         raise ConfigError(
@@ -75,6 +76,7 @@ def demo(db: Database = None) -> None:
     print_summary(summary, rejects_path)
     show_stages(db)
     show_customer(db, None)
+    show_loyalty(db, programme)
 
 
 def run_replay(

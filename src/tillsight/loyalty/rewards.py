@@ -131,7 +131,7 @@ def insert_rewards(
     conn: Connection, rows: list[dict[str, Any]], recorded_at: datetime
 ) -> None:
     """Insert reward rows, skipping issue keys already there; codes are added."""
-    known = _known_issue_keys(conn, [row["issue_key"] for row in rows])
+    known = known_issue_keys(conn, [row["issue_key"] for row in rows])
     for row in rows:
         if row["issue_key"] in known:
             continue
@@ -249,7 +249,8 @@ def _event_stores(conn: Connection, event_ids: set[str]) -> dict[str, str | None
     return found
 
 
-def _known_issue_keys(conn: Connection, keys: list[str]) -> set[str]:
+def known_issue_keys(conn: Connection, keys: list[str]) -> set[str]:
+    """Which of these issue keys already have a reward."""
     found: set[str] = set()
     for start in range(0, len(keys), 500):
         chunk = keys[start : start + 500]
