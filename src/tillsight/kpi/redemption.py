@@ -36,6 +36,7 @@ DIMENSIONS = ("stage", "location", "campaign", "month")
 NONE_LABEL = "(none)"
 _RATE = Decimal("0.0001")
 _DAYS = Decimal("0.1")
+_CENTS = Decimal("0.01")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +95,7 @@ class RateRow:
             "matured_redeemed": self.matured_redeemed,
             "matured_rate": _text(self.matured_rate),
             "median_days_to_redeem": _text(self.median_days),
-            "revenue": str(self.revenue),
+            "revenue": str(self.revenue.quantize(_CENTS)),
         }
 
 
@@ -255,20 +256,22 @@ def stage_funnel(
     customers, timeline = schema.customers, schema.timeline
     live = customers.c.merged_into.is_(None)
     total = conn.execute(select(func.count()).where(live)).scalar_one()
-    reached: dict[str, int] = dict(
-        conn.execute(
+    reached: dict[str, int] = {
+        subject: count
+        for subject, count in conn.execute(
             select(timeline.c.subject, func.count(timeline.c.customer_key.distinct()))
             .where(timeline.c.kind == "stage_changed", ~timeline.c.superseded)
             .group_by(timeline.c.subject)
-        ).tuples().all()
-    )
-    current: dict[str | None, int] = dict(
-        conn.execute(
+        )
+    }
+    current: dict[str | None, int] = {
+        stage: count
+        for stage, count in conn.execute(
             select(customers.c.stage, func.count())
             .where(live)
             .group_by(customers.c.stage)
-        ).tuples().all()
-    )
+        )
+    }
     steps = [
         FunnelStep(stage, int(reached.get(stage, 0)), int(current.get(stage, 0)))
         for stage in stages

@@ -19,7 +19,7 @@ from tillsight.kpi.redemption import (
     RedemptionReport,
 )
 
-_WIDTH = 520
+_WIDTH = 560
 _BAR = 22
 _LABEL = 150
 _COLOURS = ("#2563eb", "#93c5fd")
@@ -31,7 +31,7 @@ h1{font-size:24px;margin:0 0 4px}h2{font-size:17px;margin:0 0 8px}
 .tiles{display:flex;flex-wrap:wrap;gap:12px;margin:16px 0 24px}
 .tile{background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:12px 16px;
 min-width:140px}.tile b{display:block;font-size:22px}
-.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(540px,1fr));gap:16px}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(580px,1fr));gap:16px}
 .card{background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:16px}
 .legend span{display:inline-block;width:10px;height:10px;margin:0 4px 0 12px}
 text{font:12px system-ui,sans-serif;fill:#374151}
@@ -134,7 +134,7 @@ def _bars(
     per_group = max((len(values) for _, values, _ in bars), default=1)
     step = _BAR * per_group + 10
     height = step * len(bars) + 6
-    span = _WIDTH - _LABEL - 110
+    span = _WIDTH - _LABEL - 160  # room for the value and the note
     parts: list[str] = []
     for index, (label, values, note) in enumerate(bars):
         y = index * step + 4
@@ -147,8 +147,9 @@ def _bars(
                 f"<rect x='{_LABEL}' y='{bar_y}' width='{width:.1f}' "
                 f"height='{_BAR - 4}' rx='3' fill='{colour}'/>"
             )
-            shown = _plain(value) if as_count else _percent(value)
-            parts.append(_text(_LABEL + width + 6, bar_y + _BAR - 9, shown))
+            if not as_count:  # a count is in the note already
+                shown = _percent(value)
+                parts.append(_text(_LABEL + width + 6, bar_y + _BAR - 9, shown))
         parts.append(_text(_WIDTH - 100, y + 14, note))
     return (
         f"<svg role='img' width='{_WIDTH}' height='{height}' "
