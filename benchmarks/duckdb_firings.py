@@ -20,8 +20,8 @@ And of the engine (``tillsight.core.engine``, ``Replayer``): customer events
 are ordered by (instant, event id); day windows are wall-clock arithmetic;
 the lapse timer is due at the last purchase's wall clock plus ``after_days``
 and fires if the next purchase is strictly later, or if it is due at or
-before the last event of the file; ``won_back`` is edge-triggered on the
-stage *before* each purchase (see ``WALK_SQL``).
+before the last event of the file; ``won_back`` fires at every purchase made
+while the customer is lapsed (see ``WALK_SQL``).
 """
 
 from __future__ import annotations
@@ -229,39 +229,15 @@ SELECT customer, k, event_id, due_us,
 FROM due_first
 """
 
-# won_back: the stage before purchase k is 'lapsed' (L), edge-triggered across
-# purchases: it fires where L(k) and not L(k-1). The stage stays 'lapsed'
-# through a purchase where won_back did not fire and active_engaged did not
-# either, so L(k) = lapsed-since-k-1 OR (L(k-1) AND L(k-2) AND NOT A(k-1)).
-# Only customers with lapses before two consecutive purchases can have
-# L(k-1) AND L(k-2); for everyone else L(k) is simply lapsed-since-k-1, so
-# only those customers are walked purchase by purchase.
+# won_back: the stage before purchase k is 'lapsed', which is exactly when the
+# lapse timer armed by purchase k - 1 fired. Leaving the stage resets the
+# rule's edge, so every such purchase is a customer won back.
 WALK_SQL = """
 CREATE TEMP TABLE won_back AS
-WITH RECURSIVE flags AS (
-    SELECT p.customer, p.k, p.event_id, p.at_us,
-        coalesce(l.fired, false) AS lapsed_before, a.fires AS active
-    FROM purchase p
-    JOIN active a USING (customer, k)
-    LEFT JOIN lapse l ON l.customer = p.customer AND l.k = p.k - 1
-), twice AS (
-    SELECT DISTINCT customer FROM (
-        SELECT customer, lapsed_before AND lag(lapsed_before) OVER (
-            PARTITION BY customer ORDER BY k) AS is_twice
-        FROM flags
-    ) WHERE is_twice
-), walk AS (
-    SELECT customer, k, lapsed_before AS l, false AS l_prev, active
-    FROM flags WHERE k = 1 AND customer IN (SELECT customer FROM twice)
-    UNION ALL
-    SELECT f.customer, f.k, f.lapsed_before OR (w.l AND w.l_prev AND NOT w.active),
-        w.l, f.active
-    FROM walk w JOIN flags f ON f.customer = w.customer AND f.k = w.k + 1
-)
-SELECT f.customer, f.event_id, f.at_us FROM flags f
-LEFT JOIN walk w USING (customer, k)
-WHERE CASE WHEN w.customer IS NULL THEN f.lapsed_before
-           ELSE w.l AND NOT w.l_prev END
+SELECT p.customer, p.event_id, p.at_us
+FROM purchase p
+JOIN lapse l ON l.customer = p.customer AND l.k = p.k - 1
+WHERE l.fired
 """
 
 # Lifetime net spend over all of a customer's events; the tier is entered at

@@ -298,3 +298,36 @@ def test_equal_timestamps_are_ordered_by_event_id(default_engine: Engine) -> Non
 
     assert fired(decisions, "first_purchase") == ["A"]
     assert fired(decisions, "active_engaged") == ["C"]
+
+
+def test_a_second_lapse_is_won_back_too(default_engine: Engine) -> None:
+    events = [
+        sale("E1", "2011-01-03T12:00:00+00:00", "10"),
+        sale("E2", "2011-07-22T12:00:00+01:00", "10"),
+        sale("E3", "2012-02-08T12:00:00+00:00", "10"),
+        sale("E4", "2012-02-18T12:00:00+00:00", "10"),
+    ]
+
+    state, decisions = run(default_engine, events)
+
+    assert fired(decisions, "lapsed") == ["E1", "E2"]
+    assert fired(decisions, "won_back") == ["E2", "E3"]
+    assert state.stage == "returning"
+
+
+def test_window_count_sees_purchases_in_the_repeated_autumn_hour(
+    default_engine: Engine,
+) -> None:
+    # 01:30 BST, then 01:10 GMT: the second reads earlier on the wall clock
+    # although it happened later. Both are inside the window of 2012-01-28.
+    events = [
+        sale("E1", "2011-10-30T01:30:00+01:00", "10"),
+        sale("E2", "2011-10-30T01:10:00+00:00", "10"),
+        sale("E3", "2011-12-01T12:00:00+00:00", "10"),
+        sale("E4", "2012-01-28T01:20:00+00:00", "10"),
+        sale("E5", "2012-01-29T12:00:00+00:00", "10"),
+    ]
+
+    _, decisions = run(default_engine, events)
+
+    assert fired(decisions, "active_engaged") == ["E3"]

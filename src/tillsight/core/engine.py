@@ -44,6 +44,11 @@ from tillsight.core.timeconv import (
     local_us,
 )
 
+#: Purchases are in instant order, and wall-clock readings can step back when
+#: clocks go back (by an hour, at most three anywhere), so a backwards scan
+#: over a day window only stops once it is this far before the window.
+_WALL_CLOCK_SLACK_US = 3 * 3_600_000_000
+
 
 class OutOfOrderError(ValueError):
     """An event sorts before what the state has already applied."""
@@ -69,6 +74,7 @@ class Engine:
         self._on_purchase = [r for r in programme.rules if r.on is Trigger.PURCHASE]
         self._on_return = [r for r in programme.rules if r.on is Trigger.RETURN]
         self._timers = [r for r in programme.rules if r.on is Trigger.NO_PURCHASE]
+        self._stage_rules = [r for r in programme.rules if r.when.stage]
         self._segments = {segment.id: segment for segment in programme.segments}
         self._rank = {stage.id: n for n, stage in enumerate(programme.stages)}
         self.points = PointsBook(programme)
@@ -304,6 +310,18 @@ class Engine:
             )
         )
         state.stage = stage
+        self._forget_stage_conditions(state)
+
+    def _forget_stage_conditions(self, state: CustomerState) -> None:
+        """Reset the edge of every rule whose stage condition stopped holding.
+
+        A stage condition holds while the customer is in the stage; when a rule
+        or a timer moves them out, it stopped holding, so the rule fires again
+        the next time it is looked at and holds (a second lapse is won back).
+        """
+        for rule in self._stage_rules:
+            if state.stage not in rule.when.stage:
+                state.held[rule.id] = False
 
     def _request(
         self,
@@ -470,9 +488,9 @@ class Engine:
         since = now_local - window.within_days * DAY_US
         count = 0
         for purchase in reversed(state.purchases):
-            if purchase.local_us < since:
+            if purchase.local_us < since - _WALL_CLOCK_SLACK_US:
                 break
-            count += purchase.counting
+            count += purchase.counting and purchase.local_us >= since
         return count
 
     def _net_spend(
