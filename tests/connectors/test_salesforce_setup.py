@@ -145,3 +145,21 @@ def _token_body(settings: SalesforceSettings) -> dict[str, Any]:
         "client_secret": "s3cret",
     }
     return dict(httpx.post(settings.token_url, data=form).json())
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (MAPPING + "batch_size: 500\n", "line 10: .*batch_size"),
+        (MAPPING.replace("tier: null", "tier: Bad Name"), "line 9: .*fields.tier"),
+        (MAPPING + "auth: [\n", "line 11: .*not valid YAML"),
+    ],
+)
+def test_a_wrong_mapping_names_its_line(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "salesforce.yaml"
+    path.write_text(text)
+
+    with pytest.raises(ConfigError, match=message):
+        load_settings(path)
