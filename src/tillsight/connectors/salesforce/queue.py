@@ -31,6 +31,8 @@ from tillsight.connectors.salesforce.tables import (
 
 log = structlog.get_logger("tillsight.salesforce")
 
+ENQUEUE_CHUNK = 500
+
 
 def utc_now() -> datetime:
     """Return the current instant; the default clock of the connector."""
@@ -78,17 +80,30 @@ def enqueue(
 
     Call it inside the transaction that changed the profiles. A customer already
     queued gets a new version, so a record in flight is sent again afterwards.
+    Keys are handled a chunk at a time, a few statements per chunk, so that a
+    first feed of a large store does not cost two statements per customer.
     """
     at = now or utc_now()
     keys = sorted(set(customer_keys))
-    for key in keys:
-        fresh = {"status": "pending", "attempts": 0, "last_error": None}
-        upsert_row(
-            conn,
-            pending,
-            {"customer_key": key, "version": 1, "enqueued_at": at, **fresh},
-            {"version": pending.c.version + 1, "enqueued_at": at, **fresh},
+    fresh = {"status": "pending", "attempts": 0, "last_error": None}
+    for start in range(0, len(keys), ENQUEUE_CHUNK):
+        chunk = keys[start : start + ENQUEUE_CHUNK]
+        in_chunk = pending.c.customer_key.in_(chunk)
+        conn.execute(
+            update(pending)
+            .where(in_chunk)
+            .values(version=pending.c.version + 1, enqueued_at=at, **fresh)
         )
+        known = set(
+            conn.execute(select(pending.c.customer_key).where(in_chunk)).scalars()
+        )
+        rows = [
+            {"customer_key": key, "version": 1, "enqueued_at": at, **fresh}
+            for key in chunk
+            if key not in known
+        ]
+        if rows:
+            conn.execute(insert(pending), rows)
     return len(keys)
 
 
