@@ -163,8 +163,8 @@ class _RowParser:
         self._shared_get = _getter(
             [self._index[c] for c in self._shared_columns.values() if c is not None]
         )
-        self._last_shared: tuple[tuple[str, ...], tuple[str | None, ...] | Problems]
-        self._last_shared = ((), [])
+        self._shared_seen: dict[tuple[str, ...], tuple[str | None, ...] | Problems]
+        self._shared_seen = {}
         self._is_plain = cols.total is None and cols.discount is None
         self._has_description = cols.description is not None
         self._line_id_at = self.at(cols.line_id)
@@ -193,8 +193,8 @@ class _RowParser:
     def parse(self, fields: list[str], line: int) -> _Row | Problems:
         """Parse one row; the problems name the column and the bad value.
 
-        This is the fast path, for a row like the one before it: known time,
-        same customer, plain numbers. Anything else takes the careful path.
+        This is the fast path, for a row like ones seen before: known time,
+        known customer, plain numbers. Anything else takes the careful path.
         """
         if len(fields) != self.width or not self._is_plain:
             return self._parse_carefully(fields, line)
@@ -208,11 +208,10 @@ class _RowParser:
             return self._parse_carefully(fields, line)
         txn_id, sku = txn_id.strip(), sku.strip()
         description = description.strip() if self._has_description else ""
-        last_raw, shared = self._last_shared
+        shared = self._shared_seen.get(self._shared_get(fields))
         if (
             occurred_at is None
             or occurred_at.__class__ is str
-            or self._shared_get(fields) != last_raw
             or shared.__class__ is not tuple
             or not (txn_id and sku and amount.is_finite() and quantity)
             or unit_price < 0
@@ -305,10 +304,12 @@ class _RowParser:
         self, fields: list[str], problems: Problems
     ) -> tuple[str | None, ...] | None:
         raw = self._shared_get(fields)
-        last_raw, shared = self._last_shared
-        if raw != last_raw:
+        shared = self._shared_seen.get(raw)
+        if shared is None:
             shared = _normalize_shared(self.mapping, self._shared_columns, raw)
-            self._last_shared = (raw, shared)
+            if len(self._shared_seen) >= _CACHE_SIZE:
+                self._shared_seen.clear()
+            self._shared_seen[raw] = shared
         if isinstance(shared, list):
             problems.extend(shared)
             return None
