@@ -30,6 +30,10 @@ from tillsight.store.writer import insert_ignoring_duplicates
 
 log = structlog.get_logger("tillsight.loyalty")
 
+# TODO: a reward code on a guest sale (no customer identity) is stored with the
+# event but never redeemed or recorded as an attempt, because guest events do
+# not reach the engine; the till must name the customer or call the redeem API.
+
 VOUCHER_ALREADY_USED = "VOUCHER_ALREADY_USED"
 REWARD_EXPIRED = "REWARD_EXPIRED"
 REWARD_UNKNOWN = "REWARD_UNKNOWN"
