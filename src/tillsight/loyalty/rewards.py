@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, select
+from sqlalchemy.exc import IntegrityError
 
 from tillsight.core.decisions import Decision
 from tillsight.core.programme import Programme
@@ -130,13 +131,29 @@ def issue_from_decisions(
 def insert_rewards(
     conn: Connection, rows: list[dict[str, Any]], recorded_at: datetime
 ) -> None:
-    """Insert reward rows, skipping issue keys already there; codes are added."""
+    """Insert reward rows, skipping issue keys already there; codes are added.
+
+    Codes are drawn from about 2**57, so a batch is written in one statement
+    inside a savepoint; on the rare clash with a code (or an issue key another
+    process wrote meanwhile) the batch goes again row by row, checking each.
+    """
     known = known_issue_keys(conn, [row["issue_key"] for row in rows])
+    fresh: list[dict[str, Any]] = []
     for row in rows:
         if row["issue_key"] in known:
             continue
         known.add(row["issue_key"])
-        _insert_with_fresh_code(conn, {**row, "recorded_at": recorded_at})
+        code = row.get("code") or (None if row["held_out"] else codes.new_code())
+        fresh.append({**row, "code": code, "recorded_at": recorded_at})
+    if not fresh:
+        return
+    try:
+        with conn.begin_nested():
+            conn.execute(rewards.insert(), fresh)
+    except IntegrityError:
+        for row in fresh:
+            if not has_issue_key(conn, row["issue_key"]):
+                _insert_with_fresh_code(conn, {**row, "code": None})
 
 
 def get_by_code(conn: Connection, code: str) -> Reward:
@@ -183,6 +200,12 @@ def reward_from_row(row: Any) -> Reward:
         redeemed_at=row.redeemed_at,
         redeemed_event_id=row.redeemed_event_id,
     )
+
+
+def has_issue_key(conn: Connection, issue_key: str) -> bool:
+    """Tell whether a reward with this issue key is already stored."""
+    found = conn.execute(select(rewards.c.id).where(rewards.c.issue_key == issue_key))
+    return found.first() is not None
 
 
 def _insert_with_fresh_code(conn: Connection, row: dict[str, Any]) -> None:
