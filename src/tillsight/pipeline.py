@@ -76,7 +76,7 @@ class Replayer:
         db: Engine,
         programme: Programme,
         *,
-        batch_size: int = 20_000,
+        batch_size: int = 50_000,
         on_progress: Callable[[int], None] | None = None,
         on_reject: Callable[[RowError], None] | None = None,
     ) -> None:
@@ -148,12 +148,12 @@ class Replayer:
         )
         decisions: list[Decision] = []
         self._unsubmitted = {event.event_id for event in fresh}
-        for _at, _id, event, key in ordered:
+        for at_us, _id, event, key in ordered:
             self._unsubmitted.discard(event.event_id)
             if key is None:
                 self.summary.guests += 1
                 continue
-            outcome = self._runner.submit(key, event)
+            outcome = self._runner.submit(key, event, at_us)
             decisions.extend(outcome.decisions)
             for rebuilt_key, rebuilt in outcome.rebuilt.items():
                 self._replace(conn, rebuilt_key, rebuilt, event.event_id, now)

@@ -75,6 +75,21 @@ class Engine:
         self._on_return = [r for r in programme.rules if r.on is Trigger.RETURN]
         self._timers = [r for r in programme.rules if r.on is Trigger.NO_PURCHASE]
         self._stage_rules = [r for r in programme.rules if r.when.stage]
+        self._looks_back = {
+            r.id: r.when.has_history_conditions for r in programme.rules
+        }
+        self._looks_at_event = {
+            r.id: r.when.model_copy(
+                update={
+                    "purchases": None,
+                    "net_spend": None,
+                    "largest_purchase": None,
+                    "stage": (),
+                }
+            )
+            != Conditions()
+            for r in programme.rules
+        }
         self._segments = {segment.id: segment for segment in programme.segments}
         self._rank = {stage.id: n for n, stage in enumerate(programme.stages)}
         self.points = PointsBook(programme)
@@ -82,9 +97,15 @@ class Engine:
     def new_state(self, key: str) -> CustomerState:
         return CustomerState(key=key)
 
-    def apply(self, state: CustomerState, event: Event) -> list[Decision]:
-        """Apply one event; fire the timers that fall due strictly before it."""
-        at_us = instant_us(event.occurred_at)
+    def apply(
+        self, state: CustomerState, event: Event, at_us: int | None = None
+    ) -> list[Decision]:
+        """Apply one event; fire the timers that fall due strictly before it.
+
+        ``at_us`` is the event's instant, if the caller has worked it out.
+        """
+        if at_us is None:
+            at_us = instant_us(event.occurred_at)
         if state.is_late(at_us, event.event_id):
             raise OutOfOrderError(
                 f"event {event.event_id!r} sorts before what customer "
@@ -227,13 +248,13 @@ class Engine:
         if rule.once and rule.id in state.fired_once:
             return False
         conditions = rule.when
-        if conditions.has_history_conditions:
+        if self._looks_back[rule.id]:
             holds_now = self._history_holds(state, now, conditions)
             held_before = state.held.get(rule.id, False)
             state.held[rule.id] = holds_now
             if not holds_now or held_before:
                 return False
-        return _event_holds(now.event, conditions)
+        return not self._looks_at_event[rule.id] or _event_holds(now.event, conditions)
 
     def _history_holds(
         self, state: CustomerState, now: _Now, conditions: Conditions

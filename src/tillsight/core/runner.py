@@ -62,9 +62,10 @@ class Runner:
             self.states[key] = state
         return state
 
-    def submit(self, key: str, event: Event) -> Outcome:
+    def submit(self, key: str, event: Event, at_us: int | None = None) -> Outcome:
         """Apply an event for a customer, first moving the clock up to it."""
-        at_us = instant_us(event.occurred_at)
+        if at_us is None:
+            at_us = instant_us(event.occurred_at)
         outcome = Outcome(self.advance(at_us))
         state = self.state(key)
         if state.is_late(at_us, event.event_id):
@@ -73,7 +74,7 @@ class Runner:
             outcome.decisions = [d for d in outcome.decisions if d.customer_key != key]
             outcome.rebuilt[key] = self.rebuild(key)
         else:
-            outcome.decisions.extend(self.engine.apply(state, event))
+            outcome.decisions.extend(self.engine.apply(state, event, at_us))
             self._push_timers(state)
         return outcome
 
