@@ -30,6 +30,7 @@ from tillsight.loyalty.redemption import Outcome
 from tillsight.store import schema
 from tillsight.store.customers import Directory, identity_secret
 from tillsight.store.event_log import customer_history, insert_events, known_event_ids
+from tillsight.store.merge import merge_customers
 from tillsight.store.writer import (
     replace_decisions,
     save_states,
@@ -63,6 +64,7 @@ class ReplaySummary:
     decisions: int = 0
     firings: int = 0
     rebuilt_customers: int = 0
+    merged_customers: int = 0
     redemptions_applied: int = 0
     redemptions_refused: list[Rejected] = field(default_factory=list)
     clock: datetime | None = None
@@ -136,8 +138,17 @@ class Replayer:
         fresh = self._fresh(conn, batch)
         assert self._directory is not None
         keys = self._directory.resolve(conn, [e.identity for e in fresh], now)
+        merges = self._directory.take_merges()
+        keys = _follow_merges(keys, merges)
         insert_events(conn, list(zip(fresh, keys, strict=True)), now)
         self._load_states(conn, {k for k in keys if k is not None})
+        self._unsubmitted = {event.event_id for event in fresh}
+        for survivor, others in merges:
+            linked = (
+                e.event_id for e, k in zip(fresh, keys, strict=True) if k == survivor
+            )
+            cause = next(linked, "identity-merge")
+            self._merge(conn, survivor, others, cause, now)
 
         ordered = sorted(
             (
@@ -147,7 +158,6 @@ class Replayer:
             key=lambda item: (item[0], item[1]),
         )
         decisions: list[Decision] = []
-        self._unsubmitted = {event.event_id for event in fresh}
         for at_us, _id, event, key in ordered:
             self._unsubmitted.discard(event.event_id)
             if key is None:
@@ -238,6 +248,21 @@ class Replayer:
         log.info("customer_rebuilt", customer=key, late_event=cause)
         replace_decisions(conn, self._runner.states[key], decisions, now, cause)
 
+    def _merge(
+        self,
+        conn: Connection,
+        survivor: str,
+        others: list[str],
+        cause: str,
+        now: datetime,
+    ) -> None:
+        """Fold profiles that turned out to be one person into the survivor."""
+        self._load_states(conn, {survivor, *others})
+        merge_customers(conn, survivor, others, self._runner, now, cause)
+        for other in others:
+            self._runner.drop(other)
+        self.summary.merged_customers += len(others)
+
     def _load_states(self, conn: Connection, keys: set[str]) -> None:
         missing = [key for key in keys if key not in self._runner.states]
         table = schema.customers
@@ -263,6 +288,21 @@ class Replayer:
             for event in customer_history(self._conn, key)
             if event.event_id not in self._unsubmitted
         ]
+
+
+def _follow_merges(
+    keys: list[str | None], merges: list[tuple[str, list[str]]]
+) -> list[str | None]:
+    """Keys with every merged profile replaced by the one it merged into."""
+    into: dict[str, str] = {}
+    for survivor, others in merges:
+        for other in others:
+            into[other] = survivor
+    for other, survivor in list(into.items()):
+        while survivor in into:
+            survivor = into[survivor]
+        into[other] = survivor
+    return [into.get(key, key) if key is not None else None for key in keys]
 
 
 def _read_clock(conn: Connection) -> int:

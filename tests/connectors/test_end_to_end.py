@@ -31,13 +31,13 @@ from tillsight.core.runner import Runner
 from tillsight.core.state import CustomerState
 from tillsight.ingest.csv_source import read_csv
 from tillsight.ingest.mapping import load_mapping
-from tillsight.live.merge import merge_customers
 from tillsight.loyalty.tables import rewards
 from tillsight.pipeline import Replayer
 from tillsight.programme_file import load_programme
 from tillsight.store import schema
 from tillsight.store.db import connect
 from tillsight.store.event_log import customer_history
+from tillsight.store.merge import merge_customers
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 SLICE = EXAMPLES / "data" / "online-retail-customer-slice.csv"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -144,3 +145,52 @@ def test_guest_sale_is_stored_but_attributed_to_no_one(store: Engine) -> None:
         assert customers.scalar() == 0
     assert row.customer_key is None
     assert Decimal(row.total) == Decimal("9.99")
+
+
+def _person(event_id: str, when: str, amount: str, **hints: str) -> Event:
+    event = sale(event_id, when, amount, customer="")
+    return replace(event, identity=Identity(**hints))
+
+
+def test_b21_an_event_that_links_two_profiles_merges_them(store: Engine) -> None:
+    replay(
+        store,
+        [
+            _person(
+                "O1", "2025-07-01T09:00:00+01:00", "50.00", email="Ann@Example.test"
+            ),
+            _person("O2", "2025-07-02T09:00:00+01:00", "100.00", phone="07911 123456"),
+        ],
+    )
+
+    summary = replay(
+        store,
+        [
+            _person(
+                "O3",
+                "2025-08-01T09:00:00+01:00",
+                "1.00",
+                email="ann@example.test",
+                phone="+447911123456",
+            )
+        ],
+    )
+
+    with store.connect() as conn:
+        live = conn.execute(
+            select(schema.customers).where(schema.customers.c.merged_into.is_(None))
+        ).all()
+        welcomes = (
+            conn.execute(
+                select(schema.outbox.c.status).where(schema.outbox.c.name == "welcome")
+            )
+            .scalars()
+            .all()
+        )
+    assert summary.merged_customers == 1
+    assert len(live) == 1
+    assert live[0].points_balance == 151
+    assert live[0].purchase_count == 3
+    # Each profile was welcomed before they were known to be one person; the
+    # merge asks for nothing again and the second, not yet sent, is withdrawn.
+    assert sorted(welcomes) == ["pending", "superseded"]

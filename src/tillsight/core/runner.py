@@ -54,6 +54,10 @@ class Runner:
         self.states[state.key] = state
         self._push_timers(state)
 
+    def drop(self, key: str) -> None:
+        """Forget a customer (merged into another); its timers go quiet."""
+        self.states.pop(key, None)
+
     def state(self, key: str) -> CustomerState:
         """The customer's state, made new if the runner has never seen it."""
         state = self.states.get(key)
@@ -87,9 +91,9 @@ class Runner:
             due_us, key, rule_id = heapq.heappop(heap)
             if self._pushed.get((key, rule_id)) == due_us:
                 del self._pushed[(key, rule_id)]
-            state = self.states[key]
-            timer = state.timers.get(rule_id)
-            if timer is None or timer.due_us != due_us:
+            state = self.states.get(key)
+            timer = state.timers.get(rule_id) if state is not None else None
+            if state is None or timer is None or timer.due_us != due_us:
                 continue
             decisions.extend(self.engine.fire_timers(state, before_us=due_us + 1))
             self._push_timers(state)

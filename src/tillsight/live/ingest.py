@@ -30,11 +30,11 @@ from tillsight.core.timeconv import instant_us
 from tillsight.errors import InputError
 from tillsight.live import tables
 from tillsight.live.identity import Resolver
-from tillsight.live.merge import merge_customers
 from tillsight.live.store import LiveStore
 from tillsight.store import schema
 from tillsight.store.customers import identity_secret
 from tillsight.store.event_log import customer_history, event_row
+from tillsight.store.merge import merge_customers
 from tillsight.store.writer import replace_decisions, save_states, write_decisions
 
 log = structlog.get_logger("tillsight.live")

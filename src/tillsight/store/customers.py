@@ -7,15 +7,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-import structlog
 from sqlalchemy import Connection, select, tuple_
 
 from tillsight.core.events import Identity
 from tillsight.identity import hints
 from tillsight.store import schema
 from tillsight.store.writer import insert_ignoring_duplicates
-
-log = structlog.get_logger("tillsight.store")
 
 _CHUNK = 400
 _SECRET_SETTING = "identity_secret"
@@ -51,6 +48,7 @@ class Directory:
         self._secret = secret
         self._region = region
         self._cache: dict[tuple[str, str], str] = {}
+        self.merges: list[tuple[str, list[str]]] = []
 
     def resolve(
         self, conn: Connection, identities: Sequence[Identity], now: datetime
@@ -78,11 +76,10 @@ class Directory:
         if not pairs:
             return None
         found = [self._cache[pair] for pair in pairs if pair in self._cache]
-        if len(set(found)) > 1:
-            # TODO: merge the two profiles (issue: live identity); until then the
-            # strongest hint wins and the other profile keeps its own history.
-            log.warning("identity_conflict", keys=sorted(set(found)))
         key = found[0] if found else None
+        others = sorted({other for other in found if other != key})
+        if key is not None and others:
+            self._merge_later(key, others)
         if key is None:
             key = new_customer_key()
             new_customers.append(_blank_customer(key, now))
@@ -91,6 +88,22 @@ class Directory:
                 self._cache[(kind, value)] = key
                 new_pairs.append({"kind": kind, "value": value, "customer_key": key})
         return key
+
+    def _merge_later(self, survivor: str, others: list[str]) -> None:
+        """Note that these profiles are one person: the strongest hint's wins.
+
+        The caller merges them (``take_merges``); from now on every hint of the
+        others resolves to the survivor.
+        """
+        self.merges.append((survivor, others))
+        for pair, owner in self._cache.items():
+            if owner in others:
+                self._cache[pair] = survivor
+
+    def take_merges(self) -> list[tuple[str, list[str]]]:
+        """The merges found since the last call, oldest first."""
+        merges, self.merges = self.merges, []
+        return merges
 
     def _load(self, conn: Connection, pairs: set[tuple[str, str]]) -> None:
         unknown = [pair for pair in pairs if pair not in self._cache]

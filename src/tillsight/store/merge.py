@@ -24,7 +24,7 @@ from tillsight.core.state import CustomerState
 from tillsight.store import schema
 from tillsight.store.writer import replace_decisions, save_states
 
-log = structlog.get_logger("tillsight.live")
+log = structlog.get_logger("tillsight.store")
 
 ActionIdentity = tuple[str, str, str, str, datetime]
 
