@@ -30,9 +30,11 @@ from tillsight.store.writer import insert_ignoring_duplicates
 
 log = structlog.get_logger("tillsight.loyalty")
 
-# TODO: a reward code on a guest sale (no customer identity) is stored with the
-# event but never redeemed or recorded as an attempt, because guest events do
-# not reach the engine; the till must name the customer or call the redeem API.
+# TODO: the replay (tillsight.pipeline) and the live ingest (tillsight.live)
+# do not call tillsight.loyalty.guest.attribute_guest_sales before resolving
+# identities yet, so a reward code on a guest sale is stored with the event but
+# never redeemed: the same voucher can then be used again at another till.
+# tests/loyalty/test_guest_codes.py fails loudly once they do.
 
 VOUCHER_ALREADY_USED = "VOUCHER_ALREADY_USED"
 REWARD_EXPIRED = "REWARD_EXPIRED"
