@@ -78,7 +78,7 @@ class Replayer:
         db: Engine,
         programme: Programme,
         *,
-        batch_size: int = 50_000,
+        batch_size: int = 20_000,
         on_progress: Callable[[int], None] | None = None,
         on_reject: Callable[[RowError], None] | None = None,
     ) -> None:
