@@ -7,7 +7,7 @@ import sys
 import typer
 from rich.console import Console
 
-from tillsight.cli import history, live, lookup, loyalty, salesforce
+from tillsight.cli import history, kpi, live, lookup, loyalty, salesforce
 from tillsight.errors import TillsightError
 
 app = typer.Typer(
@@ -22,6 +22,7 @@ lookup.register(app)
 live.register(app)
 salesforce.register(app)
 loyalty.register(app)
+kpi.register(app)
 
 
 def main() -> None:

@@ -62,8 +62,8 @@ def replay(
 
 def demo(db: Database = None) -> None:
     """Replay the bundled real sample (UCI Online Retail) and show the result."""
+    from tillsight.cli.kpi import show_loyalty
     from tillsight.cli.lookup import show_customer, show_stages
-    from tillsight.cli.loyalty import show_loyalty
 
     if not EXAMPLE_DATA.exists():
         raise ConfigError(

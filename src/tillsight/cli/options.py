@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy import Engine
+
+from tillsight.store.db import connect
 
 Database = Annotated[
     str | None,
@@ -25,3 +30,13 @@ ProgrammeFile = Annotated[
         show_default=False,
     ),
 ]
+
+
+@contextmanager
+def open_store(url: str | None) -> Iterator[Engine]:
+    """The store at ``--db`` for one command, its connections closed after."""
+    store = connect(url)
+    try:
+        yield store
+    finally:
+        store.dispose()

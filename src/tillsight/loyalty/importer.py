@@ -17,7 +17,9 @@ A small mapping file names the CSV's columns::
       basket: BasketTotal     # optional: the redeeming basket's total
 
 Times without an offset are read in the programme's zone. A row that cannot be
-used is reported with its line number, column and reason; the rest go in.
+used is reported with its line number, column and reason, and kept as it was
+read (a ``RejectedRow``) so that the command line can write it to a rejects
+file to fix and import again; the rest go in.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from sqlalchemy import Connection, select
 from tillsight.core.programme import Programme
 from tillsight.errors import ConfigError, RowError
 from tillsight.ingest.canonical import localize
+from tillsight.ingest.rejects import REJECT_COLUMNS, RejectedRow
 from tillsight.loyalty import codes
 from tillsight.loyalty.rewards import insert_rewards, known_issue_keys
 from tillsight.store import schema
@@ -60,7 +63,7 @@ class ImportSummary:
     imported: int = 0
     already_there: int = 0
     redeemed: int = 0
-    rejected: list[RowError] = field(default_factory=list)
+    rejected: list[RejectedRow] = field(default_factory=list)
 
 
 def load_reward_mapping(path: Path) -> dict[str, str]:
@@ -93,13 +96,20 @@ def import_rewards(
     summary = ImportSummary()
     rows: list[dict[str, Any]] = []
     with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        for line, raw in enumerate(reader, start=2):
+        reader = csv.reader(handle)
+        header, keep = _original_columns(next(reader, []))
+        for line, values in enumerate(reader, start=2):
+            if not values:
+                continue
             summary.read += 1
+            values = [values[n] if n < len(values) else "" for n in keep]
+            raw = dict(zip(header, values, strict=True))
             try:
                 rows.append(_row(conn, programme, mapping, raw, line))
             except RowError as exc:
-                summary.rejected.append(exc)
+                rejected = RejectedRow(line, exc.errors, raw=values, header=header)
+                summary.rejected.append(rejected)
+
     known = known_issue_keys(conn, [row["issue_key"] for row in rows])
     fresh = [row for row in rows if row["issue_key"] not in known]
     insert_rewards(conn, fresh, recorded_at)
@@ -107,6 +117,16 @@ def import_rewards(
     summary.already_there = len(rows) - len(fresh)
     summary.redeemed = sum(row["redeemed_at"] is not None for row in fresh)
     return summary
+
+
+def _original_columns(header: list[str]) -> tuple[list[str], list[int]]:
+    """The file's own columns and their positions, without a rejects file's notes.
+
+    A fixed rejects file imports as it is; its ``_line``, ``_field`` and
+    ``_reason`` are dropped so that a row refused again is not noted twice.
+    """
+    keep = [n for n, name in enumerate(header) if name not in REJECT_COLUMNS]
+    return [header[n] for n in keep], keep
 
 
 def _row(
