@@ -26,6 +26,7 @@ from tillsight.core.runner import Runner
 from tillsight.core.state import CustomerState
 from tillsight.core.timeconv import from_instant_us, instant_us
 from tillsight.errors import RowError
+from tillsight.loyalty.guest import attribute_guest_sales
 from tillsight.loyalty.redemption import Outcome
 from tillsight.store import schema
 from tillsight.store.customers import Directory, identity_secret
@@ -135,7 +136,7 @@ class Replayer:
     def _apply_batch(self, conn: Connection, batch: list[Event]) -> int:
         self._conn = conn
         now = datetime.now(UTC)
-        fresh = self._fresh(conn, batch)
+        fresh = attribute_guest_sales(conn, self._fresh(conn, batch), now)
         assert self._directory is not None
         keys = self._directory.resolve(conn, [e.identity for e in fresh], now)
         merges = self._directory.take_merges()

@@ -169,11 +169,6 @@ def test_sales_that_name_a_customer_are_left_as_they_are(
         assert tried.scalar_one() == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the replay does not call attribute_guest_sales yet (TODO in "
-    "tillsight.loyalty.redemption); this turns red once it does",
-)
 def test_the_replay_itself_redeems_a_code_on_a_guest_sale(
     store: Engine, programme: Programme
 ) -> None:

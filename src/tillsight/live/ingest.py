@@ -31,6 +31,7 @@ from tillsight.errors import InputError
 from tillsight.live import tables
 from tillsight.live.identity import Resolver
 from tillsight.live.store import LiveStore
+from tillsight.loyalty.guest import attribute_guest_sales
 from tillsight.store import schema
 from tillsight.store.customers import identity_secret
 from tillsight.store.event_log import customer_history, event_row
@@ -132,6 +133,7 @@ class Ingestor:
         seq = _insert_event(conn, event, now)
         if seq is None:
             return Receipt(event.event_id, "duplicate")
+        event = attribute_guest_sales(conn, [event], now)[0]
         resolution = self._resolver.resolve(conn, event.identity, now)
         key = resolution.key
         if key is None:

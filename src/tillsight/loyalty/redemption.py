@@ -30,12 +30,6 @@ from tillsight.store.writer import insert_ignoring_duplicates
 
 log = structlog.get_logger("tillsight.loyalty")
 
-# TODO: the replay (tillsight.pipeline) and the live ingest (tillsight.live)
-# do not call tillsight.loyalty.guest.attribute_guest_sales before resolving
-# identities yet, so a reward code on a guest sale is stored with the event but
-# never redeemed: the same voucher can then be used again at another till.
-# tests/loyalty/test_guest_codes.py fails loudly once they do.
-
 VOUCHER_ALREADY_USED = "VOUCHER_ALREADY_USED"
 REWARD_EXPIRED = "REWARD_EXPIRED"
 REWARD_UNKNOWN = "REWARD_UNKNOWN"
