@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import Any
 
@@ -30,7 +30,12 @@ from tillsight.loyalty.guest import attribute_guest_sales
 from tillsight.loyalty.redemption import Outcome
 from tillsight.store import schema
 from tillsight.store.customers import Directory, identity_secret
-from tillsight.store.event_log import customer_history, insert_events, known_event_ids
+from tillsight.store.event_log import (
+    customer_history,
+    fingerprint,
+    insert_events,
+    known_event_ids,
+)
 from tillsight.store.merge import merge_customers
 from tillsight.store.writer import (
     replace_decisions,
@@ -42,6 +47,10 @@ from tillsight.store.writer import (
 log = structlog.get_logger("tillsight.replay")
 
 CLOCK_SETTING = "clock_us"
+
+#: How far past the wall clock a till's time may be (zones, skewed clocks).
+#: A later event is refused: it would run every timer up to its time.
+FUTURE_TOLERANCE = timedelta(days=1)
 
 
 @dataclass(slots=True)
@@ -113,6 +122,7 @@ class Replayer:
         return self.summary
 
     def _accepted(self, items: Iterable[Event | RowError]) -> Iterator[Event]:
+        latest = datetime.now(UTC) + FUTURE_TOLERANCE
         for item in items:
             if isinstance(item, RowError):
                 self.summary.rejected_rows += 1
@@ -120,6 +130,9 @@ class Replayer:
                     self._on_reject(item)
                 continue
             self.summary.events_read += 1
+            if item.occurred_at > latest:
+                self.summary.rejected_events.append(_from_the_future(item, latest))
+                continue
             if item.currency != self.programme.currency:
                 self.summary.rejected_events.append(
                     Rejected(
@@ -175,14 +188,18 @@ class Replayer:
         return max((item[0] for item in ordered), default=-1)
 
     def _fresh(self, conn: Connection, batch: list[Event]) -> list[Event]:
+        """The events not stored yet; a known id with other content is refused."""
         known = known_event_ids(conn, (e.event_id for e in batch))
         fresh: list[Event] = []
         for event in batch:
-            if event.event_id in known:
+            stored = known.get(event.event_id, _UNKNOWN)
+            if stored is _UNKNOWN:
+                known[event.event_id] = fingerprint(event)
+                fresh.append(event)
+            elif stored is None or stored == fingerprint(event):
                 self.summary.duplicates += 1
-                continue
-            known.add(event.event_id)
-            fresh.append(event)
+            else:
+                self.summary.rejected_events.append(_clash(event))
         self.summary.stored += len(fresh)
         return fresh
 
@@ -289,6 +306,30 @@ class Replayer:
             for event in customer_history(self._conn, key)
             if event.event_id not in self._unsubmitted
         ]
+
+
+_UNKNOWN = "?"
+
+
+def _from_the_future(event: Event, latest: datetime) -> Rejected:
+    return Rejected(
+        event.event_id,
+        "occurred_at",
+        f"{event.occurred_at.isoformat()} is after {latest.isoformat()}, a day "
+        "past the time of this import; check the till's clock or the file's "
+        "time format",
+        event,
+    )
+
+
+def _clash(event: Event) -> Rejected:
+    return Rejected(
+        event.event_id,
+        "event_id",
+        "was already imported with other content; events are never changed "
+        "in place: send the change as a return or as a new event",
+        event,
+    )
 
 
 def _follow_merges(

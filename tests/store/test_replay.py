@@ -194,3 +194,42 @@ def test_b21_an_event_that_links_two_profiles_merges_them(store: Engine) -> None
     # Each profile was welcomed before they were known to be one person; the
     # merge asks for nothing again and the second, not yet sent, is withdrawn.
     assert sorted(welcomes) == ["pending", "superseded"]
+
+
+def test_same_event_id_with_other_content_is_refused_not_skipped(
+    store: Engine,
+) -> None:
+    replay(store, [sale("E1", "2025-01-01T10:00:00+00:00", "20.00")])
+
+    summary = replay(store, [sale("E1", "2025-01-01T10:00:00+00:00", "99.00")])
+
+    assert summary.duplicates == 0
+    assert [(r.event_id, r.field) for r in summary.rejected_events] == [
+        ("E1", "event_id")
+    ]
+    with store.connect() as conn:
+        total = conn.execute(select(schema.events.c.total)).scalar_one()
+    assert Decimal(total) == Decimal("20.00")
+
+
+def test_an_event_dated_after_tomorrow_is_refused_and_runs_no_timer(
+    store: Engine,
+) -> None:
+    events = [
+        sale("E1", "2025-01-01T10:00:00+00:00", "20.00"),
+        sale("E2", "2101-01-05T10:00:00+00:00", "2.50", customer="C2"),
+    ]
+
+    summary = replay(store, events)
+
+    assert [(r.event_id, r.field) for r in summary.rejected_events] == [
+        ("E2", "occurred_at")
+    ]
+    assert fired_rules(store)["lapsed"] == 0
+
+
+def test_an_event_before_1970_is_applied_like_any_other(store: Engine) -> None:
+    summary = replay(store, [sale("B1", "1900-01-01T10:00:00+00:00", "10.00")])
+
+    assert summary.stored == 1
+    assert fired_rules(store)["first_purchase"] == 1

@@ -84,7 +84,7 @@ class CustomerState:
     held: dict[str, bool] = field(default_factory=dict)
     fired_once: set[str] = field(default_factory=set)
     timers: dict[str, Timer] = field(default_factory=dict)
-    position_us: int = -1
+    position_us: int = -(2**62)
     position_id: str = ""
 
     @property

@@ -7,8 +7,9 @@ links, tags) and no personal data: names, emails and phone numbers live in
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -23,6 +24,7 @@ _CHUNK = 900
 
 
 EVENT_COLUMNS = (
+    "fingerprint",
     "event_id",
     "source",
     "type",
@@ -75,6 +77,43 @@ def insert_events(
 def _values(
     event: Event, customer_key: str | None, occurred: Any, total: Any, received: Any
 ) -> tuple[Any, ...]:
+    payload = _payload(event)
+    return (
+        fingerprint(event, payload),
+        event.event_id,
+        event.source,
+        event.type.value,
+        occurred,
+        customer_key,
+        event.store,
+        event.channel,
+        event.currency,
+        total,
+        event.refunds_event_id,
+        orjson.dumps(payload).decode(),
+        received,
+    )
+
+
+def fingerprint(event: Event, payload: dict[str, Any] | None = None) -> str:
+    """What the event says, as a short hash: the same id with another
+    fingerprint is a correction or a clash, not a repeat."""
+    body = dict(payload if payload is not None else _payload(event))
+    body.pop("ids", None)
+    content = [
+        event.type.value,
+        event.occurred_at.astimezone(UTC).isoformat(),
+        str(event.total),
+        event.currency,
+        event.store,
+        event.channel,
+        event.refunds_event_id,
+        body,
+    ]
+    return hashlib.sha256(orjson.dumps(content)).hexdigest()[:32]
+
+
+def _payload(event: Event) -> dict[str, Any]:
     payload: dict[str, Any] = {
         "lines": [
             [
@@ -97,20 +136,7 @@ def _values(
         ]
     if event.type is EventType.ADJUSTMENT:
         payload["adjustment"] = [event.points_delta, event.note]
-    return (
-        event.event_id,
-        event.source,
-        event.type.value,
-        occurred,
-        customer_key,
-        event.store,
-        event.channel,
-        event.currency,
-        total,
-        event.refunds_event_id,
-        orjson.dumps(payload).decode(),
-        received,
-    )
+    return payload
 
 
 def event_from_row(row: Any) -> Event:
@@ -151,14 +177,21 @@ def event_from_row(row: Any) -> Event:
     )
 
 
-def known_event_ids(conn: Connection, event_ids: Iterable[str]) -> set[str]:
-    """Which of these event ids are already in the log."""
+def known_event_ids(
+    conn: Connection, event_ids: Iterable[str]
+) -> dict[str, str | None]:
+    """Which of these event ids are already in the log, with their fingerprints."""
     ids = list(event_ids)
-    found: set[str] = set()
-    column = schema.events.c.event_id
+    found: dict[str, str | None] = {}
+    table = schema.events
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
-        found.update(conn.execute(select(column).where(column.in_(chunk))).scalars())
+        rows = conn.execute(
+            select(table.c.event_id, table.c.fingerprint).where(
+                table.c.event_id.in_(chunk)
+            )
+        )
+        found.update({event_id: print_ for event_id, print_ in rows})
     return found
 
 

@@ -75,6 +75,7 @@ events = Table(
     metadata,
     Column("seq", Integer, primary_key=True, autoincrement=True),
     Column("event_id", String(200), nullable=False, unique=True),
+    Column("fingerprint", String(32)),
     Column("source", String(40), nullable=False),
     Column("type", String(16), nullable=False),
     Column("occurred_at", UtcDateTime, nullable=False),
