@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
@@ -35,6 +35,6 @@ def get_redemption(
             programme.zone,
             [stage.id for stage in programme.stages],
             by=by,
-            as_of=as_of or datetime.now(UTC),
+            as_of=as_of or service.ingestor.clock(),
         )
     return report.to_json()

@@ -59,7 +59,7 @@ class Reward:
             "code": self.display_code,
             "customer_key": self.customer_key,
             "kind": self.kind,
-            "value": None if self.value is None else str(self.value),
+            "value": None if self.value is None else money_text(self.value),
             "offer": self.offer,
             "campaign": self.campaign,
             "stage_at_issue": self.stage_at_issue,
@@ -71,6 +71,20 @@ class Reward:
             "redeemed_at": self.redeemed_at.isoformat() if self.redeemed_at else None,
             "redeemed_event_id": self.redeemed_event_id,
         }
+
+
+def money_text(value: Decimal) -> str:
+    """An amount as text that reads the same whichever database stored it.
+
+    PostgreSQL hands back ``10.000000`` (its column's scale) where SQLite
+    hands back ``10.00``; both answer ``10.00``, and finer amounts keep their
+    digits.
+    """
+    exact = value.normalize()
+    exponent = exact.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -2:
+        return str(exact)
+    return str(value.quantize(Decimal("0.01")))
 
 
 def issue(

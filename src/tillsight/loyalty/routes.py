@@ -7,7 +7,7 @@ attempt has been recorded.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -52,7 +52,7 @@ def issue_reward(
     _key: Annotated[str, Depends(require("admin"))],
 ) -> dict[str, Any]:
     """Issue a reward of a programme kind to a customer."""
-    now = datetime.now(UTC)
+    now = service.ingestor.clock()
 
     def work(conn: Any) -> dict[str, Any]:
         key = queries.find_customer_key(conn, body.customer_id)
@@ -88,7 +88,7 @@ def redeem_reward(
     _key: Annotated[str, Depends(require("ingest"))],
 ) -> dict[str, Any]:
     """Use a reward once; a second use, even at the same instant, gets 409."""
-    now = datetime.now(UTC)
+    now = service.ingestor.clock()
 
     def work(conn: Any) -> Any:
         key = None
