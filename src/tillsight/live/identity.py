@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, select, tuple_
+from sqlalchemy import Connection, bindparam, delete, select, tuple_
 
 from tillsight.core.events import Identity
 from tillsight.identity import hints
@@ -85,13 +85,20 @@ class Resolver:
         return keys
 
 
-def _owners(conn: Connection, pairs: Sequence[Pair]) -> dict[Pair, str]:
-    table = schema.identities
-    rows = conn.execute(
-        select(table.c.kind, table.c.value, table.c.customer_key).where(
-            tuple_(table.c.kind, table.c.value).in_(list(pairs))
-        )
+# Built once: making a statement costs more than SQLite takes to run it.
+_OWNERS = select(
+    schema.identities.c.kind,
+    schema.identities.c.value,
+    schema.identities.c.customer_key,
+).where(
+    tuple_(schema.identities.c.kind, schema.identities.c.value).in_(
+        bindparam("pairs", expanding=True)
     )
+)
+
+
+def _owners(conn: Connection, pairs: Sequence[Pair]) -> dict[Pair, str]:
+    rows = conn.execute(_OWNERS, {"pairs": list(pairs)})
     return {(kind, value): key for kind, value, key in rows}
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 import structlog
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tillsight.core.decisions import Decision
@@ -111,6 +111,19 @@ class Ingestor:
         """Store and decide ``events`` in one transaction; a repeat changes nothing."""
         self.check(events)
         receipts = self.store.write(lambda conn: self._ingest(conn, events, delivery))
+        self._log(receipts)
+        return receipts
+
+    async def ingest_async(self, events: Sequence[Event]) -> list[Receipt]:
+        """:meth:`ingest` for a coroutine; the event loop goes on meanwhile."""
+        self.check(events)
+        receipts = await self.store.write_async(
+            lambda conn: self._ingest(conn, events, None)
+        )
+        self._log(receipts)
+        return receipts
+
+    def _log(self, receipts: list[Receipt]) -> None:
         for receipt in receipts:
             log.info(
                 "event_ingested",
@@ -119,7 +132,6 @@ class Ingestor:
                 customer=receipt.customer_key,
                 decisions=len(receipt.decisions),
             )
-        return receipts
 
     def _ingest(
         self, conn: Connection, events: Sequence[Event], delivery: Delivery | None
@@ -138,8 +150,7 @@ class Ingestor:
         key = resolution.key
         if key is None:
             return Receipt(event.event_id, "guest")
-        events = schema.events
-        conn.execute(update(events).where(events.c.seq == seq).values(customer_key=key))
+        conn.execute(_SET_CUSTOMER, {"seq_": seq, "key_": key})
 
         runner = Runner(
             self._engine, lambda k: customer_history(conn, k), instant_us(now)
@@ -175,26 +186,35 @@ def _apply(
 
 def load_state(conn: Connection, engine: RuleEngine, key: str) -> CustomerState:
     """The customer's stored state (a new one for a blank profile)."""
-    table = schema.customers
-    raw = conn.execute(
-        select(table.c.state).where(table.c.key == key)
-    ).scalar_one_or_none()
+    raw = conn.execute(_STATE, {"key_": key}).scalar_one_or_none()
     data: dict[str, Any] = orjson.loads(raw) if raw else {}
     return CustomerState.from_json(data) if data else engine.new_state(key)
 
 
 def _insert_event(conn: Connection, event: Event, now: datetime) -> int | None:
     """Insert the event; None when its id is already stored (atomic)."""
-    row = event_row(event, None, now)
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = (
-        dialect.insert(schema.events)
-        .values(row)
-        .on_conflict_do_nothing(index_elements=["event_id"])
-        .returning(schema.events.c.seq)
-    )
-    seq: int | None = conn.execute(statement).scalar_one_or_none()
+    statement = _INSERT_EVENT[conn.dialect.name == "postgresql"]
+    seq: int | None = conn.execute(
+        statement, event_row(event, None, now)
+    ).scalar_one_or_none()
     return seq
+
+
+# Built once: making a statement costs more than SQLite takes to run it.
+_INSERT_EVENT = {
+    is_postgres: dialect.insert(schema.events)
+    .on_conflict_do_nothing(index_elements=["event_id"])
+    .returning(schema.events.c.seq)
+    for is_postgres, dialect in ((False, sqlite), (True, postgresql))
+}
+_SET_CUSTOMER = (
+    update(schema.events)
+    .where(schema.events.c.seq == bindparam("seq_"))
+    .values(customer_key=bindparam("key_"))
+)
+_STATE = select(schema.customers.c.state).where(
+    schema.customers.c.key == bindparam("key_")
+)
 
 
 def _record_delivery(

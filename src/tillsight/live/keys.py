@@ -72,9 +72,14 @@ class Keys:
         if not token:
             raise AuthError("missing API key: send it as 'Authorization: Bearer …'")
         key_id, scopes = self._scopes(token)
-        if scope not in scopes and "admin" not in scopes:
-            raise ScopeError(f"API key {key_id} lacks the {scope!r} scope")
-        return key_id
+        return _in_scope(key_id, scopes, scope)
+
+    def require_cached(self, token: str | None, scope: str) -> str | None:
+        """:meth:`require` from memory alone; None when the database must say."""
+        cached = self._verified.get(token) if token else None
+        if token is None or cached is None or cached[0] <= time.monotonic():
+            return None
+        return _in_scope(_key_id(token), cached[1], scope)
 
     def list(self) -> list[ApiKey]:
         """Every key, newest first."""
@@ -109,7 +114,7 @@ class Keys:
     def _scopes(self, token: str) -> tuple[str, tuple[str, ...]]:
         cached = self._verified.get(token)
         if cached is not None and cached[0] > time.monotonic():
-            return token[len(PREFIX) :].split("_", 1)[0], cached[1]
+            return _key_id(token), cached[1]
         key_id, _, secret = token.removeprefix(PREFIX).partition("_")
         if not token.startswith(PREFIX) or not secret:
             raise AuthError("malformed API key: expected tsk_<id>_<secret>")
@@ -124,6 +129,16 @@ class Keys:
         scopes = tuple(row.scopes.split(","))
         self._verified[token] = (time.monotonic() + _CACHE_SECONDS, scopes)
         return key_id, scopes
+
+
+def _in_scope(key_id: str, scopes: tuple[str, ...], scope: str) -> str:
+    if scope not in scopes and "admin" not in scopes:
+        raise ScopeError(f"API key {key_id} lacks the {scope!r} scope")
+    return key_id
+
+
+def _key_id(token: str) -> str:
+    return token[len(PREFIX) :].split("_", 1)[0]
 
 
 def _hash(secret: str) -> str:

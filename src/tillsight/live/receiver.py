@@ -11,6 +11,7 @@ signature check (it passed when the body was kept) and updates its entry.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -80,6 +81,21 @@ class Receiver:
         items = data if is_batch else [data]
         events = self._guard(origin, body, lambda: self._canonical(items, is_batch))
         return Result(self.ingestor.ingest(events), is_batch)
+
+    async def canonical_async(self, body: bytes) -> Result:
+        """:meth:`canonical` for a coroutine: reads on the loop, writes apart.
+
+        A body that cannot be read is handed to :meth:`canonical` in a
+        thread, which reads it again and keeps it in the quarantine (a write
+        that must not hold up the event loop).
+        """
+        try:
+            data = json.loads(body, parse_float=Decimal)
+            is_batch = isinstance(data, list)
+            events = self._canonical(data if is_batch else [data], is_batch)
+        except (ValueError, UnicodeDecodeError, InputError):
+            return await asyncio.to_thread(self.canonical, body)
+        return Result(await self.ingestor.ingest_async(events), is_batch)
 
     def square(self, body: bytes, signature: str | None, url: str) -> Result:
         """Verify and ingest a Square webhook delivery."""

@@ -7,14 +7,26 @@ SQLite a write transaction starts with ``BEGIN IMMEDIATE``, so writers queue
 for the one write lock before they read anything; threads of one process
 queue on a lock of their own first, so they never spin in SQLite's busy
 handler (other processes still meet ``busy_timeout``).
+
+SQLite has one writer at a time anyway, so on SQLite the writes of one
+process are handed to one writer thread, which runs whatever has queued up
+in one transaction (group commit): the same work in the same order as one
+transaction each, for one BEGIN and one COMMIT. No caller hears back before
+the commit. If any work in a group fails, the group is rolled back and each
+of its works is run again in a transaction of its own, so a failure reaches
+only its own caller, exactly as without grouping.
 """
 
 from __future__ import annotations
 
+import asyncio
+import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager, nullcontext
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import structlog
 from sqlalchemy import Connection, Engine, event, select
@@ -31,6 +43,8 @@ T = TypeVar("T")
 _WRITE_OPTION = "tillsight_write"
 _RETRIED_STATES = {"40001", "40P01"}
 _ATTEMPTS = 5
+#: The most works one group transaction takes; more wait for the next group.
+_GROUP_MAX = 64
 
 
 class LiveStore:
@@ -41,9 +55,11 @@ class LiveStore:
         self.is_postgres = engine.dialect.name == "postgresql"
         self._writer = engine.execution_options(**{_WRITE_OPTION: True})
         self._local_lock: threading.Lock | None = None
+        self._group: GroupCommit | None = None
         if engine.dialect.name == "sqlite":
             _begin_immediately(engine)
             self._local_lock = threading.Lock()
+            self._group = GroupCommit(self._grouped, self._alone)
 
     @classmethod
     def open(cls, url: str | None = None) -> LiveStore:
@@ -52,18 +68,15 @@ class LiveStore:
 
     def write(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` in one write transaction, again if it lost a race."""
-        for attempt in range(1, _ATTEMPTS + 1):
-            try:
-                with self._serialised(), self._writer.begin() as conn:
-                    return work(conn)
-            except DBAPIError as exc:
-                state = getattr(exc.orig, "sqlstate", None)
-                if state not in _RETRIED_STATES or attempt == _ATTEMPTS:
-                    raise StoreError(f"the store refused a write: {exc.orig}") from exc
-                log.info("write_retried", attempt=attempt, sqlstate=state)
-            except SQLAlchemyError as exc:
-                raise StoreError(f"the store refused a write: {exc}") from exc
-        raise AssertionError("unreachable")
+        if self._group is None or self._group.is_writer_thread():
+            return self._alone(work)
+        return self._group.submit(work).result()
+
+    async def write_async(self, work: Callable[[Connection], T]) -> T:
+        """:meth:`write` for a coroutine: the event loop goes on meanwhile."""
+        if self._group is None:
+            return await asyncio.to_thread(self.write, work)
+        return await asyncio.wrap_future(self._group.submit(work))
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -87,11 +100,124 @@ class LiveStore:
         ).all()
 
     def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Stop the writer thread and close every pooled connection."""
+        if self._group is not None:
+            self._group.stop()
         self.engine.dispose()
+
+    def _alone(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` in a transaction of its own."""
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                with self._serialised(), self._writer.begin() as conn:
+                    return work(conn)
+            except DBAPIError as exc:
+                state = getattr(exc.orig, "sqlstate", None)
+                if state not in _RETRIED_STATES or attempt == _ATTEMPTS:
+                    raise StoreError(f"the store refused a write: {exc.orig}") from exc
+                log.info("write_retried", attempt=attempt, sqlstate=state)
+            except SQLAlchemyError as exc:
+                raise StoreError(f"the store refused a write: {exc}") from exc
+        raise AssertionError("unreachable")
+
+    def _grouped(self, works: Sequence[Callable[[Connection], Any]]) -> list[Any]:
+        """Run ``works`` one after the other in one transaction."""
+        with self._serialised(), self._writer.begin() as conn:
+            return [work(conn) for work in works]
 
     def _serialised(self) -> threading.Lock | nullcontext[None]:
         return self._local_lock if self._local_lock is not None else nullcontext()
+
+
+@dataclass(frozen=True, slots=True)
+class _Job(Generic[T]):
+    work: Callable[[Connection], T]
+    future: Future[T]
+
+
+class GroupCommit:
+    """One writer thread that commits queued works together.
+
+    ``grouped`` runs a list of works in one transaction and returns their
+    results; ``alone`` runs one work in a transaction of its own, raising
+    what its caller should see.
+    """
+
+    def __init__(
+        self,
+        grouped: Callable[[Sequence[Callable[[Connection], Any]]], list[Any]],
+        alone: Callable[[Callable[[Connection], Any]], Any],
+    ) -> None:
+        self._grouped = grouped
+        self._alone = alone
+        self._queue: queue.SimpleQueue[_Job[Any] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._starting = threading.Lock()
+
+    def submit(self, work: Callable[[Connection], T]) -> Future[T]:
+        """Queue ``work``; the future holds its result once it is committed."""
+        future: Future[T] = Future()
+        # Running from now on, so it cannot be cancelled: like a thread, work
+        # once handed over is done even if its caller stops waiting.
+        future.set_running_or_notify_cancel()
+        self._ensure_started()
+        self._queue.put(_Job(work, future))
+        return future
+
+    def is_writer_thread(self) -> bool:
+        return threading.current_thread() is self._thread
+
+    def stop(self) -> None:
+        """Let queued works finish, then end the writer thread."""
+        with self._starting:
+            thread, self._thread = self._thread, None
+            if thread is None:
+                return
+            self._queue.put(None)
+        thread.join(timeout=30)
+
+    def _ensure_started(self) -> None:
+        if self._thread is not None:
+            return
+        with self._starting:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="store-writer", daemon=True
+                )
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            jobs = [first]
+            is_stopping = False
+            while len(jobs) < _GROUP_MAX and not self._queue.empty():
+                job = self._queue.get()
+                if job is None:
+                    is_stopping = True
+                    break
+                jobs.append(job)
+            self._commit(jobs)
+            if is_stopping:
+                return
+
+    def _commit(self, jobs: list[_Job[Any]]) -> None:
+        if len(jobs) > 1:
+            try:
+                results = self._grouped([job.work for job in jobs])
+            except Exception:
+                log.info("group_commit_split", works=len(jobs))
+            else:
+                for job, result in zip(jobs, results, strict=True):
+                    job.future.set_result(result)
+                return
+        for job in jobs:
+            try:
+                job.future.set_result(self._alone(job.work))
+            except BaseException as exc:
+                job.future.set_exception(exc)
 
 
 def _begin_immediately(engine: Engine) -> None:

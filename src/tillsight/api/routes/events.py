@@ -69,7 +69,7 @@ async def post_events(
         await run_in_threadpool(
             service.receiver.too_large, Origin("api"), body.raw, body.size
         )
-    result = await run_in_threadpool(service.receiver.canonical, body.raw)
+    result = await service.receiver.canonical_async(body.raw)
     answer = IngestOut.of(result)
     response.status_code = 202 if answer.status == "accepted" else 200
     return answer

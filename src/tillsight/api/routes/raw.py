@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy import Connection
-from starlette.concurrency import run_in_threadpool
 
 from tillsight.api.body import read_body
 from tillsight.api.deps import Service, require
@@ -30,4 +29,4 @@ async def post_raw(
         statement = raw_inbox.insert().values(body=body.raw, received_at=now)
         return int(conn.execute(statement.returning(raw_inbox.c.id)).scalar_one())
 
-    return {"id": await run_in_threadpool(service.store.write, store)}
+    return {"id": await service.store.write_async(store)}
