@@ -233,3 +233,30 @@ def test_an_event_before_1970_is_applied_like_any_other(store: Engine) -> None:
 
     assert summary.stored == 1
     assert fired_rules(store)["first_purchase"] == 1
+
+
+def test_a_reward_whose_rule_a_late_event_undoes_is_withdrawn(store: Engine) -> None:
+    from tillsight.loyalty.tables import rewards
+
+    replay(
+        store,
+        [sale("E1", "2025-01-01T10:00:00+00:00", "20.00")],
+        until="2025-12-31T00:00:00+00:00",
+    )
+
+    replay(store, [sale("L1", "2025-05-01T10:00:00+01:00", "20.00")])
+
+    with store.connect() as conn:
+        rows = conn.execute(
+            select(rewards.c.event_id, rewards.c.withdrawn_at).where(
+                rewards.c.kind == "win_back_incentive"
+            )
+        ).all()
+        outbox = conn.execute(
+            select(schema.outbox.c.event_id, schema.outbox.c.status).where(
+                schema.outbox.c.name == "win_back_incentive"
+            )
+        ).all()
+    by_cause = {event_id: withdrawn is not None for event_id, withdrawn in rows}
+    assert by_cause == {"E1": True, "L1": False}
+    assert sorted(outbox) == [("E1", "superseded"), ("L1", "pending")]

@@ -218,7 +218,8 @@ def redemption_report(
 
 
 def reward_facts(conn: Connection, zone: ZoneInfo, as_of: datetime) -> list[RewardFact]:
-    """Every reward issued up to ``as_of``, with whether its customer bought again."""
+    """Every reward issued up to ``as_of`` and not withdrawn, with whether its
+    customer bought again."""
     events = schema.events
     bought_again = exists().where(
         and_(
@@ -230,7 +231,7 @@ def reward_facts(conn: Connection, zone: ZoneInfo, as_of: datetime) -> list[Rewa
         )
     )
     query = select(rewards, bought_again.label("bought_again")).where(
-        rewards.c.issued_at <= as_of
+        rewards.c.issued_at <= as_of, rewards.c.withdrawn_at.is_(None)
     )
     return [_fact(row, zone, as_of) for row in conn.execute(query)]
 

@@ -35,12 +35,15 @@ REWARD_EXPIRED = "REWARD_EXPIRED"
 REWARD_UNKNOWN = "REWARD_UNKNOWN"
 REWARD_NOT_YOURS = "REWARD_NOT_YOURS"
 REWARD_HELD_OUT = "REWARD_HELD_OUT"
+REWARD_WITHDRAWN = "REWARD_WITHDRAWN"
 
 _MESSAGES = {
     VOUCHER_ALREADY_USED: "this reward has already been redeemed",
     REWARD_EXPIRED: "this reward expired before the redemption time",
     REWARD_UNKNOWN: "no reward has this code",
     REWARD_NOT_YOURS: "this reward belongs to another customer",
+    REWARD_WITHDRAWN: "this reward was withdrawn: a later-arriving sale showed "
+    "that the rule that issued it did not hold",
 }
 
 
@@ -128,7 +131,11 @@ def _try(conn: Connection, attempt: Attempt) -> Outcome:
 
     won = conn.execute(
         update(rewards)
-        .where(rewards.c.id == row.id, rewards.c.redeemed_at.is_(None))
+        .where(
+            rewards.c.id == row.id,
+            rewards.c.redeemed_at.is_(None),
+            rewards.c.withdrawn_at.is_(None),
+        )
         .values(
             redeemed_at=attempt.at,
             redeemed_event_id=attempt.event_id,
@@ -144,6 +151,8 @@ def _try(conn: Connection, attempt: Attempt) -> Outcome:
 def _refusal(row: Any, attempt: Attempt) -> str | None:
     if attempt.customer_key is not None and row.customer_key != attempt.customer_key:
         return REWARD_NOT_YOURS
+    if row.withdrawn_at is not None:
+        return REWARD_WITHDRAWN
     if row.redeemed_at is not None:
         same_sale = attempt.event_id is not None
         if same_sale and row.redeemed_event_id == attempt.event_id:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tillsight.core.decisions import Decision
@@ -168,6 +168,28 @@ def insert_rewards(
         for row in fresh:
             if not has_issue_key(conn, row["issue_key"]):
                 _insert_with_fresh_code(conn, {**row, "code": None})
+
+
+def withdraw_rewards(
+    conn: Connection, issue_keys: Sequence[str], recorded_at: datetime
+) -> None:
+    """Withdraw the unredeemed rewards issued by actions that no longer hold.
+
+    A late event can show that a rule did not fire after all; the action it
+    asked for is superseded and never sent, so its reward is withdrawn too.
+    A reward already redeemed stays as it is: what went out is not taken back.
+    """
+    for start in range(0, len(issue_keys), 500):
+        chunk = list(issue_keys[start : start + 500])
+        conn.execute(
+            update(rewards)
+            .where(
+                rewards.c.issue_key.in_(chunk),
+                rewards.c.redeemed_at.is_(None),
+                rewards.c.withdrawn_at.is_(None),
+            )
+            .values(withdrawn_at=recorded_at)
+        )
 
 
 def get_by_code(conn: Connection, code: str) -> Reward:

@@ -1,8 +1,11 @@
 """Tables of rewards and redemption attempts (migration ``loyalty_0001``).
 
 A reward row is issued once (``issue_key`` is unique) and redeemed at most
-once: redemption is a conditional update on ``redeemed_at IS NULL``. Every
-refused attempt is kept with its reason. Neither table holds personal data;
+once: redemption is a conditional update on ``redeemed_at IS NULL``. A reward
+whose rule no longer holds after a late event, and which was not redeemed, is
+withdrawn (``withdrawn_at``, migration ``loyalty_0002``): its code is refused
+and it no longer counts as issued. Every refused attempt is kept with its
+reason. Neither table holds personal data;
 customers are referenced by their opaque key.
 """
 
@@ -45,6 +48,7 @@ rewards = Table(
     Column("redeemed_event_id", String(200)),
     Column("redeemed_store", String(120)),
     Column("redeemed_basket", Money),
+    Column("withdrawn_at", UtcDateTime),
     Column("recorded_at", UtcDateTime, nullable=False),
     CheckConstraint("held_out OR code IS NOT NULL", name="code_unless_held_out"),
     CheckConstraint("expires_at > issued_at", name="expires_after_issue"),

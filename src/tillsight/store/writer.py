@@ -169,11 +169,16 @@ def replace_decisions(
             outbox.c.customer_key == state.key, outbox.c.status == "pending"
         )
     ).all()
-    stale = [row.id for row in pending if row.idempotency_key not in keep]
+    stale = [row for row in pending if row.idempotency_key not in keep]
     if stale:
         conn.execute(
-            update(outbox).where(outbox.c.id.in_(stale)).values(status="superseded")
+            update(outbox)
+            .where(outbox.c.id.in_([row.id for row in stale]))
+            .values(status="superseded")
         )
+        from tillsight.loyalty.rewards import withdraw_rewards
+
+        withdraw_rewards(conn, [row.idempotency_key for row in stale], recorded_at)
     write_decisions(conn, decisions, recorded_at, ledger=False)
     _settle_ledger(conn, state, recorded_at, cause_event_id)
 
@@ -257,13 +262,20 @@ def save_states(
     bulk.upsert(
         schema.customers, _CUSTOMER_COLUMNS, rows, key="key", keep=("created_at",)
     )
-    timers = schema.timers
     for start in range(0, len(keys), _CHUNK):
-        chunk = keys[start : start + _CHUNK]
-        conn.execute(delete(timers).where(timers.c.customer_key.in_(chunk)))
+        conn.execute(_DELETE_TIMERS, {"keys": keys[start : start + _CHUNK]})
     bulk.insert(
-        timers, ("customer_key", "rule_id", "due_at", "cause_event_id"), timer_rows
+        schema.timers,
+        ("customer_key", "rule_id", "due_at", "cause_event_id"),
+        timer_rows,
     )
+
+
+# Built once: the live service saves one customer at a time, and building the
+# statement each time cost more than running it.
+_DELETE_TIMERS = delete(schema.timers).where(
+    schema.timers.c.customer_key.in_(bindparam("keys", expanding=True))
+)
 
 
 def _customer_row(bulk: Bulk, state: CustomerState, stamp: Any) -> tuple[Any, ...]:
