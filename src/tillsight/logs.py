@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -37,13 +37,19 @@ def configure_logging(*, json_output: bool | None = None, level: str = "INFO") -
         if json_output
         else structlog.dev.ConsoleRenderer()
     )
+    extra = [structlog.processors.format_exc_info] if json_output else []
+    # Our own events skip the standard library (a record, a handler and a
+    # second pass through the processors cost as much as the rest of a
+    # request's logging) and go straight to stderr; other libraries' records
+    # still go through the handler below, rendered the same way.
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        processors=[*shared, *extra, renderer],
+        logger_factory=_stderr_logger,
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping()[level.upper()]
+        ),
         cache_logger_on_first_use=True,
     )
-    extra = [structlog.processors.format_exc_info] if json_output else []
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
         processors=[
@@ -57,3 +63,15 @@ def configure_logging(*, json_output: bool | None = None, level: str = "INFO") -
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+
+
+class _NamedWriteLogger(structlog.WriteLogger):
+    """Writes lines to a file and knows its name, for ``add_logger_name``."""
+
+    def __init__(self, file: TextIO, name: str) -> None:
+        super().__init__(file)
+        self.name = name
+
+
+def _stderr_logger(*args: Any) -> _NamedWriteLogger:
+    return _NamedWriteLogger(sys.stderr, str(args[0]) if args else "")
