@@ -118,7 +118,8 @@ class Replayer:
         clock_us = instant_us(until) + 1 if until is not None else last_us + 1
         with self.db.begin() as conn:
             self._close(conn, clock_us)
-        self.summary.clock = from_instant_us(self._runner.clock_us - 1)
+        if self._runner.clock_us > 0:  # else no event or --until ever ran it
+            self.summary.clock = from_instant_us(self._runner.clock_us - 1)
         return self.summary
 
     def _accepted(self, items: Iterable[Event | RowError]) -> Iterator[Event]:
