@@ -31,9 +31,8 @@ def replayed(sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 def test_replay_prints_a_summary_and_keeps_bad_rows(
     replayed: str, tmp_path: Path
 ) -> None:
-    rejects = tmp_path / f"{SAMPLE.name}.rejects.csv"
+    (rejects,) = tmp_path.glob(f"{SAMPLE.name}.rejects-*Z.csv")
 
-    assert rejects.exists()
     with rejects.open(encoding="utf-8") as file:
         rows = list(csv.DictReader(file))
     assert rows and all(row["_reason"] for row in rows)
@@ -106,7 +105,7 @@ def test_event_in_another_currency_is_kept_to_fix_and_replay(
     (tmp_path / "till.jsonl").write_text(line)
 
     first = runner.invoke(app, ["replay", "till.jsonl", "--db", sqlite_url])
-    kept = tmp_path / "till.jsonl.rejected-events.jsonl"
+    (kept,) = tmp_path.glob("till.jsonl.rejected-events-*Z.jsonl")
     fixed = kept.read_text().replace('"USD"', '"GBP"')
     (tmp_path / "fixed.jsonl").write_text(fixed)
     second = runner.invoke(app, ["replay", "fixed.jsonl", "--db", sqlite_url])
@@ -115,3 +114,56 @@ def test_event_in_another_currency_is_kept_to_fix_and_replay(
     assert first.exit_code == 0 and "currency" in kept.read_text()
     assert second.exit_code == 0, second.output
     assert "stage" in customer.output and "new" in customer.output
+
+
+@pytest.mark.parametrize(
+    ("text", "written"),
+    [
+        (
+            '=HYPERLINK("http://evil.example","x")',
+            '\'=HYPERLINK("http://evil.example","x")',
+        ),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("-120", "-120"),
+        ("online-retail:536365", "online-retail:536365"),
+    ],
+)
+def test_csv_cells_never_open_as_formulas(text: str, written: str) -> None:
+    from tillsight.cli.spreadsheet import cell
+
+    assert cell(text) == written
+
+
+def test_firings_csv_escapes_an_event_id_that_looks_like_a_formula(
+    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    line = (
+        '{"event_id": "=cmd|\' /c calc\'!A1", "type": "purchase", '
+        '"occurred_at": "2025-03-01T10:00:00+00:00", "currency": "GBP", '
+        '"lines": [{"sku": "A", "quantity": "1", "unit_price": "12.50"}], '
+        '"customer": {"customer_id": "C1"}}\n'
+    )
+    (tmp_path / "till.jsonl").write_text(line)
+    runner.invoke(app, ["replay", "till.jsonl", "--db", sqlite_url])
+
+    result = runner.invoke(app, ["firings", "--db", sqlite_url])
+
+    rows = list(csv.reader(io.StringIO(result.output)))
+    assert rows[1][3] == "'=cmd|' /c calc'!A1"
+
+
+def test_an_unknown_command_is_a_usage_error_not_a_traceback() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", "from tillsight.cli import main; main()", "bogus"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "No such command" in done.stderr

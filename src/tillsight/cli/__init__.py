@@ -26,18 +26,13 @@ kpi.register(app)
 
 
 def main() -> None:
-    """Run the CLI; tillsight errors end with their message, not a traceback."""
+    """Run the CLI; tillsight errors end with their message, not a traceback.
+
+    Typer itself answers usage mistakes (an unknown command, a missing
+    argument) with a short message and exit code 2.
+    """
     try:
-        app(standalone_mode=False)
+        app()
     except TillsightError as exc:
         Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
         sys.exit(exc.exit_code)
-    except typer.Abort:
-        sys.exit(130)
-    except Exception as exc:
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise

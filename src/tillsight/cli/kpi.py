@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Connection, func, select
 
+from tillsight.cli import spreadsheet
 from tillsight.cli.loyalty import store_clock
 from tillsight.cli.options import Database, ProgrammeFile, open_store
 from tillsight.core.programme import Programme
@@ -143,7 +144,7 @@ def _write_html(
 
 def _write_csv(report: RedemptionReport) -> None:
     total = {name: "all" for name in report.by} | report.total.to_json()
-    rows = [row.to_json() for row in report.rows] + [total]
+    rows = [spreadsheet.row(row.to_json()) for row in report.rows] + [total]
     writer = csv.DictWriter(sys.stdout, fieldnames=list(total))
     writer.writeheader()
     writer.writerows(rows)

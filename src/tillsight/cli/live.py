@@ -36,7 +36,7 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     json_logs: Annotated[
         bool | None,
-        typer.Option("--json-logs/--console-logs", help="[default: JSON off a TTY]"),
+        typer.Option("--json-logs/--console-logs", help="(default: JSON off a TTY)"),
     ] = None,
 ) -> None:
     """Serve the HTTP API and fire timers on time (settings: TILLSIGHT_* env)."""

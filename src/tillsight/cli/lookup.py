@@ -12,6 +12,7 @@ from rich.table import Table
 from sqlalchemy import func, select
 
 from tillsight.cli.options import Database
+from tillsight.cli.spreadsheet import cell
 from tillsight.store import queries, schema
 from tillsight.store.db import connect
 
@@ -49,7 +50,7 @@ def firings(db: Database = None) -> None:
     writer.writerow(["customer", "rule", "time", "event_id"])
     with store.connect() as conn:
         for key, rule, at, event_id in queries.firings(conn):
-            writer.writerow([key, rule, at.isoformat(), event_id])
+            writer.writerow([key, cell(rule), at.isoformat(), cell(event_id)])
 
 
 def show_customer(

@@ -158,7 +158,7 @@ def import_rewards(
     mapping: Annotated[Path, typer.Option(help="Mapping file naming the columns.")],
     rejects: Annotated[
         Path | None,
-        typer.Option(help="Where refused rows go [default: FILE.rejects.csv]."),
+        typer.Option(help="Where refused rows go (default: FILE.rejects.csv)."),
     ] = None,
     db: Database = None,
     programme_file: ProgrammeFile = None,

@@ -17,7 +17,7 @@ Database = Annotated[
     typer.Option(
         "--db",
         envvar="TILLSIGHT_DATABASE_URL",
-        help="SQLAlchemy URL of the store [default: sqlite:///tillsight.db].",
+        help="SQLAlchemy URL of the store (default: sqlite:///tillsight.db).",
         show_default=False,
     ),
 ]
@@ -26,7 +26,7 @@ ProgrammeFile = Annotated[
     typer.Option(
         "--programme",
         envvar="TILLSIGHT_PROGRAMME",
-        help="Programme file (YAML) [default: the bundled default programme].",
+        help="Programme file (YAML); the bundled default programme if not given.",
         show_default=False,
     ),
 ]
