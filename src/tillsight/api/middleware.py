@@ -46,10 +46,21 @@ class RequestContext:
                 log.info(
                     "request_handled",
                     method=scope["method"],
-                    path=scope["path"],
+                    route=_route_template(scope),
                     status=status,
                     duration_ms=round((time.perf_counter() - started) * 1000, 2),
                 )
+
+
+def _route_template(scope: Scope) -> str:
+    """The matched route's template, never the path itself.
+
+    Paths carry customer ids, emails and reward codes (which work like cash),
+    so the log names ``/v1/customers/{customer_id}`` instead.
+    """
+    route = scope.get("route")
+    template = getattr(route, "path", None)
+    return template if isinstance(template, str) else "(no route)"
 
 
 def _request_id(scope: Scope) -> str:
