@@ -1,9 +1,17 @@
-"""``replay`` and ``demo``: history files through the engine into the store."""
+"""``replay`` and ``demo``: history files through the engine into the store.
+
+A replay keeps what it could not take in two files next to the working
+directory, named after the input and the UTC time of the run, so that no run
+overwrites another's: ``FILE.rejects-<time>.csv`` (or ``.jsonl``) for rows
+the reader rejected, ``FILE.rejected-events-<time>.jsonl`` for events the
+engine refused.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime, time, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo
@@ -17,7 +25,7 @@ from rich.table import Table
 from tillsight.cli.options import Database, ProgrammeFile
 from tillsight.core.events import Event
 from tillsight.core.programme import Programme
-from tillsight.errors import ConfigError, RowError
+from tillsight.errors import ConfigError, InputError, RowError
 from tillsight.pipeline import Replayer, ReplaySummary
 from tillsight.programme_file import load_programme
 from tillsight.store.db import connect
@@ -47,17 +55,17 @@ def replay(
     ] = None,
     rejects: Annotated[
         Path | None,
-        typer.Option(help="Where bad rows go [default: FILE.rejects.csv|jsonl]."),
+        typer.Option(help="Where bad rows go [default: FILE.rejects-TIME.csv|jsonl]."),
     ] = None,
     db: Database = None,
     programme_file: ProgrammeFile = None,
 ) -> None:
     """Replay a history file: events, stages, segments, tiers and firings."""
     programme = load_programme(programme_file)
-    summary, rejects_path = run_replay(
+    summary, kept = run_replay(
         file, mapping, programme, db, _until(until, programme), rejects
     )
-    print_summary(summary, rejects_path)
+    print_summary(summary, kept)
 
 
 def demo(db: Database = None) -> None:
@@ -70,13 +78,20 @@ def demo(db: Database = None) -> None:
             f"{EXAMPLE_DATA} not found: run the demo from the root of the repository"
         )
     programme = load_programme()
-    summary, rejects_path = run_replay(
-        EXAMPLE_DATA, EXAMPLE_MAPPING, programme, db, None, None
-    )
-    print_summary(summary, rejects_path)
+    summary, kept = run_replay(EXAMPLE_DATA, EXAMPLE_MAPPING, programme, db, None, None)
+    print_summary(summary, kept)
     show_stages(db)
     show_customer(db, None)
     show_loyalty(db, programme)
+
+
+@dataclass(frozen=True, slots=True)
+class KeptFiles:
+    """The input of a replay and the files it wrote what it could not take to."""
+
+    source: Path
+    rejected_rows: Path | None = None
+    refused_events: Path | None = None
 
 
 def run_replay(
@@ -86,16 +101,16 @@ def run_replay(
     db: str | None,
     until: datetime | None,
     rejects: Path | None,
-) -> tuple[ReplaySummary, Path | None]:
-    """Replay one file with a progress bar; return the summary and rejects file."""
+) -> tuple[ReplaySummary, KeptFiles]:
+    """Replay one file with a progress bar; return the summary and kept files."""
     from tillsight.ingest.rejects import RejectsWriter
 
     if not file.exists():
         raise ConfigError(f"{file}: no such file")
     is_jsonl = file.suffix.lower() in {".jsonl", ".ndjson"}
-    rejects_path = rejects or Path(
-        file.name + (".rejects.jsonl" if is_jsonl else ".rejects.csv")
-    )
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    suffix = ".jsonl" if is_jsonl else ".csv"
+    rejects_path = rejects or _unused(Path(f"{file.name}.rejects-{stamp}{suffix}"))
     store = connect(db)
     with RejectsWriter(rejects_path) as writer, _progress() as progress:
         task = progress.add_task(f"replaying {file.name}", total=None)
@@ -108,27 +123,35 @@ def run_replay(
         summary = replayer.run(_read(file, mapping, programme, is_jsonl), until=until)
         written = writer.written
     store.dispose()
-    _keep_rejected_events(summary, file)
-    return summary, rejects_path if written else None
+    events_path = _keep_rejected_events(summary, file, stamp)
+    return summary, KeptFiles(file, rejects_path if written else None, events_path)
 
 
-def _keep_rejected_events(summary: ReplaySummary, file: Path) -> None:
+def _unused(path: Path) -> Path:
+    """Give ``path``, or a numbered variant of it if a file is already there."""
+    candidate, number = path, 1
+    while candidate.exists():
+        number += 1
+        candidate = path.with_name(f"{path.stem}-{number}{path.suffix}")
+    return candidate
+
+
+def _keep_rejected_events(
+    summary: ReplaySummary, file: Path, stamp: str
+) -> Path | None:
     """Write events the engine refused as canonical JSON Lines, to fix and resend."""
     from tillsight.ingest.canonical import event_to_json
     from tillsight.ingest.rejects import RejectedRow, RejectsWriter
 
     if not summary.rejected_events:
-        return
-    path = Path(file.name + ".rejected-events.jsonl")
+        return None
+    path = _unused(Path(f"{file.name}.rejected-events-{stamp}.jsonl"))
     with RejectsWriter(path) as writer:
         for rejected in summary.rejected_events:
             assert rejected.event is not None
             raw = orjson.dumps(event_to_json(rejected.event)).decode()
             writer.write(RejectedRow(0, [(rejected.field, rejected.reason)], raw=raw))
-    console.print(
-        f"[yellow]{len(summary.rejected_events):,} events refused, kept in {path}[/]"
-        " (fix them and replay that file)"
-    )
+    return path
 
 
 def _read(
@@ -174,8 +197,15 @@ def _progress() -> Progress:
     )
 
 
-def print_summary(summary: ReplaySummary, rejects_path: Path | None) -> None:
-    """Print the tally of a replay."""
+def print_summary(summary: ReplaySummary, kept: KeptFiles) -> None:
+    """Print the tally of a replay, and where what it could not take went.
+
+    Raises ``InputError`` if the file held no rows at all.
+    """
+    if not summary.events_read and not summary.rejected_rows:
+        raise InputError(
+            [(f"no events in {kept.source}", "it is empty or holds only a header")]
+        )
     table = Table(title="Replay", show_header=False)
     table.add_row("events read", f"{summary.events_read:,}")
     table.add_row("new events stored", f"{summary.stored:,}")
@@ -185,16 +215,29 @@ def print_summary(summary: ReplaySummary, rejects_path: Path | None) -> None:
     table.add_row("rejected events", f"{len(summary.rejected_events):,}")
     table.add_row("rule firings", f"{summary.firings:,}")
     table.add_row("customers rebuilt (late events)", f"{summary.rebuilt_customers:,}")
-    clock = summary.clock.isoformat() if summary.clock else "-"
-    table.add_row("timers run up to", clock)
+    if summary.clock is not None:
+        table.add_row("timers run up to", summary.clock.isoformat())
+    for label, path in (
+        ("rejected rows kept in", kept.rejected_rows),
+        ("rejected events kept in", kept.refused_events),
+    ):
+        if path is not None:
+            table.add_row(label, str(path))
     console.print(table)
+
     for rejected in summary.rejected_events[:20]:
         console.print(
             f"[yellow]rejected[/] {rejected.event_id}: {rejected.field}: "
             f"{rejected.reason}"
         )
-    if rejects_path is not None:
+    if kept.rejected_rows is not None:
         console.print(
-            f"[yellow]{summary.rejected_rows:,} bad rows kept in {rejects_path}[/] "
-            "(fix them and replay that file with the same mapping)"
+            f"[yellow]{summary.rejected_rows:,} bad rows kept in "
+            f"{kept.rejected_rows}[/] (fix them and replay that file with the "
+            "same mapping)"
+        )
+    if kept.refused_events is not None:
+        console.print(
+            f"[yellow]{len(summary.rejected_events):,} events refused, kept in "
+            f"{kept.refused_events}[/] (fix them and replay that file)"
         )

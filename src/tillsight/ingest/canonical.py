@@ -13,13 +13,26 @@ but does not count towards the total. A line tagged ``discount`` carries its
 sign in ``unit_price`` and ``total``: negative on a purchase (it lowers what was
 paid), positive on a return (money given back). So an event's total is always
 the sum of the totals of its lines that are not excluded.
+
+Numbers must be ones a till could have written; anything else is an error
+naming the field and the value, never a crash further on:
+
+- a quantity is below ``QUANTITY_LIMIT`` (1,000,000) either side of zero;
+- a unit price, a line total, an event total and a redemption amount are
+  below ``AMOUNT_LIMIT`` (1,000,000,000 in the currency) either side of zero;
+- each has at most ``DECIMAL_PLACES`` (6) decimal places, trailing zeros
+  aside. A total computed as quantity × unit price is checked for size only.
+- redeemed points are below ``POINTS_LIMIT`` (10^12).
+
+The CSV reader applies the same bounds through :data:`QUANTITY` and
+:data:`AMOUNT`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, Inexact, InvalidOperation
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -38,6 +51,57 @@ from tillsight.errors import InputError
 
 EXCLUDED_TAG = "excluded"
 DISCOUNT_TAG = "discount"
+QUANTITY_LIMIT = Decimal(10**6)
+AMOUNT_LIMIT = Decimal(10**9)
+DECIMAL_PLACES = 6
+POINTS_LIMIT = 10**12
+
+
+class Bound:
+    """How large a quantity or an amount may be, and how many places it may have.
+
+    ``fits(value, step)`` is one C call that raises ``InvalidOperation`` for a
+    value out of bounds or not finite, and ``Inexact`` for one with too many
+    decimal places: fast enough for every row of a file.
+    """
+
+    def __init__(self, noun: str, limit: Decimal, places: int) -> None:
+        self.noun = noun
+        self.limit = limit
+        self.step = Decimal(1).scaleb(-places)
+        digits = limit.adjusted() + places  # those of the largest value that fits
+        self.fits = Context(prec=digits, traps=[InvalidOperation, Inexact]).quantize
+
+    def problem(self, value: Decimal, text: str | None = None) -> str | None:
+        """Say what is wrong with ``value`` (shown as ``text``), or None."""
+        shown = str(value) if text is None else text
+        if not value.is_finite():
+            return f"'{shown}' is not a finite number"
+        try:
+            self.fits(value, self.step)
+            return None
+        except InvalidOperation:  # too large, or rounds up to too large
+            too_large = self.size_problem(value, text)
+            if too_large is not None:
+                return too_large
+        except Inexact:
+            pass
+        places = -self.step.as_tuple().exponent  # type: ignore[operator]
+        return f"'{shown}' has more than {places} decimal places"
+
+    def size_problem(self, value: Decimal, text: str | None = None) -> str | None:
+        """Say whether ``value`` is too large, whatever its decimal places."""
+        if abs(value) < self.limit:
+            return None
+        shown = str(value) if text is None else text
+        return (
+            f"'{shown}' is beyond any till: a {self.noun} must be under "
+            f"{self.limit:,} in size"
+        )
+
+
+QUANTITY = Bound("quantity", QUANTITY_LIMIT, DECIMAL_PLACES)
+AMOUNT = Bound("price or total", AMOUNT_LIMIT, DECIMAL_PLACES)
 
 
 def localize(naive: datetime, zone: ZoneInfo) -> datetime:
@@ -130,7 +194,7 @@ class CanonicalRedemption(_Strict):
     """A reward code or points the till took as payment, with the money it took."""
 
     code: str | None = Field(default=None, min_length=4, max_length=64)
-    points: int = Field(default=0, ge=0)
+    points: int = Field(default=0, ge=0, lt=POINTS_LIMIT)
     amount: Amount = Decimal(0)
 
 
@@ -221,11 +285,17 @@ def _occurred_at(
 
 
 def _line(line: CanonicalLine, index: int, problems: list[tuple[str, str]]) -> Line:
+    at = f"lines[{index}]"
     if line.quantity <= 0:
-        problems.append(
-            (f"lines[{index}].quantity", f"{line.quantity} is not above zero")
-        )
-    total = line.quantity * line.unit_price if line.total is None else line.total
+        problems.append((f"{at}.quantity", f"{line.quantity} is not above zero"))
+    _check(problems, f"{at}.quantity", QUANTITY.problem(line.quantity))
+    _check(problems, f"{at}.unit_price", AMOUNT.problem(line.unit_price))
+    if line.total is None:
+        total = line.quantity * line.unit_price
+        _check(problems, f"{at}.total", AMOUNT.size_problem(total))
+    else:
+        total = line.total
+        _check(problems, f"{at}.total", AMOUNT.problem(total))
     return Line(
         sku=line.sku,
         quantity=line.quantity,
@@ -237,6 +307,11 @@ def _line(line: CanonicalLine, index: int, problems: list[tuple[str, str]]) -> L
     )
 
 
+def _check(problems: list[tuple[str, str]], field: str, problem: str | None) -> None:
+    if problem is not None:
+        problems.append((field, problem))
+
+
 def _event_total(
     model: CanonicalEvent, lines: tuple[Line, ...], problems: list[tuple[str, str]]
 ) -> Decimal:
@@ -245,6 +320,10 @@ def _event_total(
         return Decimal(0)
 
     summed = lines_total(lines)
+    if model.total is None:
+        _check(problems, "total", AMOUNT.size_problem(summed))
+    else:
+        _check(problems, "total", AMOUNT.problem(model.total))
     if model.total is not None and lines and model.total != summed:
         problems.append(
             ("total", f"{model.total} differs from the sum of the lines, {summed}")
@@ -258,6 +337,9 @@ def _event_total(
 def _check_return_fields(
     model: CanonicalEvent, problems: list[tuple[str, str]]
 ) -> None:
+    for index, redemption in enumerate(model.redemptions):
+        problem = AMOUNT.problem(redemption.amount)
+        _check(problems, f"redemptions[{index}].amount", problem)
     if model.type == "return":
         if model.redemptions:
             problems.append(("redemptions", "a return never spends a reward"))

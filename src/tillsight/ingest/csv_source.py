@@ -26,16 +26,19 @@ Rules, so that the same file always gives the same events:
 from __future__ import annotations
 
 import csv
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Context, Decimal, Inexact, InvalidOperation
+from itertools import chain
 from operator import itemgetter
 from pathlib import Path
+from typing import BinaryIO
 
 from tillsight.core.events import Event, EventType, Identity, Line
 from tillsight.errors import InputError, RowError
-from tillsight.ingest.canonical import EXCLUDED_TAG, localize
+from tillsight.ingest.canonical import AMOUNT, EXCLUDED_TAG, QUANTITY, Bound, localize
 from tillsight.ingest.mapping import (
     CustomerSpec,
     LineRole,
@@ -44,9 +47,12 @@ from tillsight.ingest.mapping import (
     ValueSource,
 )
 from tillsight.ingest.rejects import RejectedRow
+from tillsight.ingest.textfile import TextLines
 
 _EXACT = Context(prec=60, traps=[InvalidOperation, Inexact])
 _exact_multiply = _EXACT.multiply
+_fits_quantity, _fits_amount, _STEP = QUANTITY.fits, AMOUNT.fits, AMOUNT.step
+_AMOUNT_LIMIT = AMOUNT.limit
 _ZERO = Decimal(0)
 _SHARED_NAMES = (
     "customer_id",
@@ -60,6 +66,7 @@ _SHARED_NAMES = (
     "refunds",
 )
 _CACHE_SIZE = 50_000
+_SHOWN_CHARS = 1_000
 _ISO_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S")
 
 Problems = list[tuple[str, str]]
@@ -125,16 +132,37 @@ def read_csv(path: str | Path, mapping: Mapping) -> Iterator[Event | RowError]:
     """Yield an event per good transaction and a ``RowError`` per rejected row.
 
     Every rejected row is a :class:`RejectedRow` that keeps the row and header,
-    ready for a :class:`RejectsWriter`. Raises ``InputError`` if the header
-    lacks a column that the mapping names.
+    ready for a :class:`RejectsWriter`. Raises ``InputError``, naming the
+    file, if it cannot be opened, if its header cannot be read or lacks a
+    column that the mapping names.
     """
-    with Path(path).open(newline="", encoding=mapping.encoding) as file:
-        reader = csv.reader(file, delimiter=mapping.delimiter)
-        header = next(reader, None)
+    name = str(path)
+    with _open(path) as file:
+        lines = TextLines(file, mapping.encoding, name)
+        reader = csv.reader(lines, delimiter=mapping.delimiter)
+        header = _header(reader, lines)
         if header is None:
             return
-        parser = _RowParser(mapping, [name.strip() for name in header], str(path))
-        yield from _Assembler(mapping, parser).run(reader)
+        parser = _RowParser(mapping, header, name)
+        yield from _Assembler(mapping, parser).run(reader, lines)
+
+
+def _open(path: str | Path) -> BinaryIO:
+    try:
+        return Path(path).open("rb")
+    except OSError as exc:
+        raise InputError([(str(path), f"cannot be read: {exc.strerror}")]) from exc
+
+
+def _header(reader: Iterator[list[str]], lines: TextLines) -> list[str] | None:
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise InputError([(lines.name, f"line 1: {exc}")]) from exc
+    if lines.bad:
+        number, reason = lines.bad[0]
+        raise InputError([(lines.name, f"line {number}: {reason}")])
+    return None if header is None else [name.strip() for name in header]
 
 
 class _RowParser:
@@ -174,7 +202,7 @@ class _RowParser:
     def _check_header(self, name: str) -> None:
         missing = [
             (column, f"is named by the mapping but missing from the header of {name}")
-            for column in _mapped_columns(self.mapping)
+            for column in dict.fromkeys(_mapped_columns(self.mapping))
             if column not in self._index
         ]
         if missing:
@@ -204,6 +232,8 @@ class _RowParser:
             quantity = Decimal(quantity_text)
             unit_price = Decimal(price_text)
             amount = _exact_multiply(quantity, unit_price)
+            _fits_quantity(quantity, _STEP)
+            _fits_amount(unit_price, _STEP)
         except (InvalidOperation, Inexact):
             return self._parse_carefully(fields, line)
         txn_id, sku = txn_id.strip(), sku.strip()
@@ -214,6 +244,7 @@ class _RowParser:
             or occurred_at.__class__ is str
             or shared.__class__ is not tuple
             or not (txn_id and sku and amount.is_finite() and quantity)
+            or not -_AMOUNT_LIMIT < amount < _AMOUNT_LIMIT
             or unit_price < 0
             or self._line_id_at is not None
         ):
@@ -239,8 +270,8 @@ class _RowParser:
         if isinstance(occurred_at, str):
             problems.append((self.mapping.time.column, occurred_at))
         shared = self._shared(fields, problems)
-        quantity = _decimal(quantity_text, cols.quantity, problems)
-        unit_price = _decimal(price_text, cols.unit_price, problems)
+        quantity = _decimal(quantity_text, cols.quantity, problems, QUANTITY)
+        unit_price = _decimal(price_text, cols.unit_price, problems, AMOUNT)
         description = description.strip() if cols.description else ""
         if problems:
             return problems
@@ -253,6 +284,9 @@ class _RowParser:
                 amount = _multiply(quantity, unit_price, cols.quantity, problems)
         else:
             amount = self._amount(fields, quantity, unit_price, role, problems)
+        too_large = AMOUNT.size_problem(amount)
+        if too_large is not None:
+            problems.append((cols.total or cols.quantity, f"line total {too_large}"))
         if problems:
             return problems
 
@@ -283,12 +317,14 @@ class _RowParser:
         if cols.total is None:
             gross = _multiply(quantity, unit_price, cols.quantity, problems)
         else:
-            gross = _decimal(fields[self._index[cols.total]], cols.total, problems)
+            total_text = fields[self._index[cols.total]]
+            gross = _decimal(total_text, cols.total, problems, AMOUNT)
         if cols.discount is None:
             return abs(gross)
 
         text = fields[self._index[cols.discount]]
-        discount = abs(_decimal(text, cols.discount, problems)) if text else _ZERO
+        discount = _decimal(text, cols.discount, problems, AMOUNT) if text else _ZERO
+        discount = abs(discount)
         if discount > abs(gross):
             problems.append((cols.discount, f"'{discount}' is more than the line"))
         return abs(gross) - discount
@@ -420,14 +456,15 @@ def _parse_time(text: str, spec: TimeSpec) -> datetime | str:
         return f"'{text}' {exc}"
 
 
-def _decimal(text: str, column: str, problems: Problems) -> Decimal:
+def _decimal(text: str, column: str, problems: Problems, bound: Bound) -> Decimal:
     try:
         number = Decimal(text)
     except InvalidOperation:
         problems.append((column, f"'{text}' is not a number"))
         return _ZERO
-    if not number.is_finite():
-        problems.append((column, f"'{text}' is not a finite number"))
+    problem = bound.problem(number, text)
+    if problem is not None:
+        problems.append((column, problem))
         return _ZERO
     return number
 
@@ -474,31 +511,80 @@ class _Assembler:
         self.parser = parser
         self.first_lines: dict[str, int] = {}
 
-    def run(self, reader: Iterator[list[str]]) -> Iterator[Event | RowError]:
-        """Read every row and yield events and rejected rows in file order."""
+    def run(
+        self, reader: Iterator[list[str]], lines: TextLines
+    ) -> Iterator[Event | RowError]:
+        """Read every row and yield events and rejected rows in file order.
+
+        A row that holds an undecodable line is rejected, and so is a row that
+        the csv module cannot split (a field over its size limit); reading
+        goes on with the next line.
+        """
         parse = self.parser.parse
+        bad = lines.bad
         group: list[_Row | RejectedRow] = []
         group_id: str | None = None
         next_line = 2
-        for fields in reader:
-            line, next_line = next_line, reader.line_num + 1  # type: ignore[attr-defined]
-            parsed = parse(fields, line) if fields else None
-            if type(parsed) is _Row:
-                txn_id: str | None = parsed.transaction_id
-                row: _Row | RejectedRow = parsed
-            elif parsed is None:
-                continue  # a blank line holds nothing to import
-            elif type(parsed) is list:
-                txn_id = self.parser.transaction_id(fields)
-                row = self._reject(line, fields, parsed, txn_id)
-                if txn_id is None:
-                    yield row
-                    continue
-            if txn_id != group_id:
-                yield from self._finish(group)
-                group, group_id = [], txn_id
-            group.append(row)
+        records: Iterator[list[str]] = reader
+        row: _Row | RejectedRow
+        while True:
+            try:
+                for fields in records:
+                    line, next_line = next_line, reader.line_num + 1  # type: ignore[attr-defined]
+                    if bad and bad[0][0] < next_line:
+                        row, txn_id = self._reject_bad_lines(
+                            line, next_line, fields, bad
+                        )
+                    else:
+                        parsed = parse(fields, line) if fields else None
+                        if type(parsed) is _Row:
+                            txn_id, row = parsed.transaction_id, parsed
+                        elif parsed is None:
+                            continue  # a blank line holds nothing to import
+                        elif type(parsed) is list:
+                            txn_id = self.parser.transaction_id(fields)
+                            row = self._reject(line, fields, parsed, txn_id)
+                    if txn_id is None:
+                        yield row  # type: ignore[misc]  # only a reject has no id
+                        continue
+                    if txn_id != group_id:
+                        yield from self._finish(group)
+                        group, group_id = [], txn_id
+                    group.append(row)
+            except csv.Error as exc:
+                records = chain([self._unsplittable(reader, lines, exc)], reader)
+                continue
+            break
         yield from self._finish(group)
+
+    def _reject_bad_lines(
+        self,
+        line: int,
+        next_line: int,
+        fields: list[str],
+        bad: deque[tuple[int, str]],
+    ) -> tuple[RejectedRow, str | None]:
+        problems: Problems = []
+        while bad and bad[0][0] < next_line:
+            number, reason = bad.popleft()
+            problems.append(("(line)", f"line {number}: {reason}"))
+        txn_id = self.parser.transaction_id(fields)
+        return self._reject(line, fields, problems, txn_id), txn_id
+
+    def _unsplittable(
+        self, reader: Iterator[list[str]], lines: TextLines, exc: csv.Error
+    ) -> list[str]:
+        """Note a row the csv module refused; give the fields of its start."""
+        reason = str(exc)
+        if "field limit" in reason:
+            reason = (
+                f"a field is longer than {csv.field_size_limit():,} characters, "
+                "more than any till writes (an unclosed quote?); the rejects "
+                f"file keeps the first {_SHOWN_CHARS:,} characters of the row"
+            )
+        lines.bad.append((reader.line_num, reason))  # type: ignore[attr-defined]
+        start = lines.current[:_SHOWN_CHARS]
+        return next(csv.reader([start], delimiter=self.mapping.delimiter), [])
 
     def _reject(
         self,
@@ -656,6 +742,9 @@ def _is_return(mapping: Mapping, rows: list[_Row], problems: Problems) -> bool:
 
 def _total_problems(mapping: Mapping, rows: list[_Row], total: Decimal) -> Problems:
     txn_id = rows[0].transaction_id
+    too_large = AMOUNT.size_problem(total)
+    if too_large is not None:
+        return [(mapping.line.unit_price, f"transaction '{txn_id}' totals {too_large}")]
     if total < 0:
         return [
             (mapping.line.unit_price, f"transaction '{txn_id}' totals {total}: "

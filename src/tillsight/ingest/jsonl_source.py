@@ -13,6 +13,8 @@ from tillsight.errors import InputError, RowError
 from tillsight.ingest.canonical import parse_canonical, to_event
 from tillsight.ingest.rejects import REJECT_KEY, RejectedRow
 
+_INT_DIGITS = 4_000  # below Python's default limit of 4,300 for int(str)
+
 
 def read_jsonl(
     path: str | Path, default_zone: ZoneInfo, *, source: str = "jsonl"
@@ -33,7 +35,7 @@ def _read_line(
     text: str, number: int, zone: ZoneInfo, source: str
 ) -> Event | RejectedRow:
     try:
-        data = json.loads(text, parse_float=Decimal)
+        data = json.loads(text, parse_float=Decimal, parse_int=_integer)
     except json.JSONDecodeError as exc:
         reason = f"is not valid JSON: {exc.msg} at column {exc.colno}"
         return RejectedRow(number, [("(line)", reason)], raw=text)
@@ -44,3 +46,9 @@ def _read_line(
         return to_event(parse_canonical(data), zone, source=source)
     except InputError as exc:
         return RejectedRow(number, exc.errors, raw=text)
+
+
+def _integer(text: str) -> int | Decimal:
+    """Read a JSON integer; one of thousands of digits, which ``int`` refuses
+    to read, becomes a ``Decimal`` for the bounds checks to reject."""
+    return int(text) if len(text) <= _INT_DIGITS else Decimal(text)

@@ -3,6 +3,19 @@
 A mapping is YAML, checked by Pydantic; a mistake is reported with the key and
 the line of the file it sits on. ``examples/mappings/online-retail.yaml`` is a
 commented, complete example.
+
+What the CSV reader accepts, whatever the mapping says:
+
+- ``encoding`` names the file's text encoding (``latin-1``, ``cp1252``...);
+  a UTF-8 byte order mark is dropped. A line that does not decode is rejected
+  on its own, as is a row with a field over 131,072 characters.
+- A quantity is under ``QUANTITY_LIMIT`` (10^6) in size; a unit price, a
+  total or a discount under ``AMOUNT_LIMIT`` (10^9 in the currency), and so
+  is the line total computed from them and the transaction's total. Each
+  number has at most ``DECIMAL_PLACES`` (6) decimal places. The bounds live
+  in :mod:`tillsight.ingest.canonical`, shared with JSON events.
+- Two identical lines in one transaction are two of the same item, and both
+  count: a till writes a line per scan.
 """
 
 from __future__ import annotations

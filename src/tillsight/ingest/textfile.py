@@ -1,0 +1,106 @@
+"""Decode an import file one line at a time, so one bad line is one bad row.
+
+A text stream that meets an undecodable byte stops the whole file. This
+reader decodes each line on its own instead: a line that does not decode is
+passed on with the bad bytes written as ``\\xe9`` escapes, and noted in
+:attr:`TextLines.bad` with its number and the reason, for the CSV reader to
+reject the row that holds it.
+
+A UTF-8 byte order mark (Excel's "CSV UTF-8") is dropped whatever the
+mapping calls UTF-8. Encodings whose newline is not the byte ``\\n``
+(UTF-16, UTF-32) cannot be split into lines before decoding; they are read
+as one stream, and a bad byte there stops the file with an ``InputError``
+naming the line.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+from collections import deque
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from tillsight.errors import InputError
+
+_UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+class TextLines:
+    """Iterate the decoded lines of a binary file, noting lines that fail."""
+
+    def __init__(self, file: BinaryIO, encoding: str, name: str) -> None:
+        try:
+            codec = codecs.lookup(encoding)
+            splits = "\n,\r".encode(codec.name) == b"\n,\r"
+        except LookupError as exc:
+            raise InputError(
+                [(name, f"encoding {encoding!r} is unknown; try utf-8 or latin-1")]
+            ) from exc
+        self.file = file
+        self.name = name
+        self.encoding = codec.name
+        self.is_utf8 = codec.name in ("utf-8", "utf-8-sig")
+        self.splits_by_byte = splits or self.is_utf8
+        self.bad: deque[tuple[int, str]] = deque()
+        self.current = ""
+
+    def __iter__(self) -> Iterator[str]:
+        return self._lines() if self.splits_by_byte else self._stream()
+
+    def _lines(self) -> Iterator[str]:
+        encoding = "utf-8" if self.is_utf8 else self.encoding
+        for number, raw in enumerate(self._split(self.file), start=1):
+            try:
+                text = raw.decode(encoding)
+            except UnicodeDecodeError as exc:
+                self.bad.append((number, self._reason(raw, exc)))
+                text = raw.decode(encoding, "backslashreplace")
+            self.current = text
+            yield text
+
+    def _split(self, file: BinaryIO) -> Iterator[bytes]:
+        """Give the lines of the file, ended by ``\\n``, ``\\r\\n`` or ``\\r``."""
+        first = file.readline()
+        if self.is_utf8:
+            first = first.removeprefix(codecs.BOM_UTF8)
+        for raw in _chain(first, file):
+            if raw.find(b"\r", 0, -2) == -1:
+                yield raw
+            else:  # a classic Mac file ends its lines with a lone \r
+                yield from raw.splitlines(keepends=True)
+
+    def _stream(self) -> Iterator[str]:
+        text = io.TextIOWrapper(self.file, encoding=self.encoding, newline="")
+        number = 1
+        try:
+            for line in text:
+                self.current = line
+                yield line
+                number += 1
+        except UnicodeDecodeError as exc:
+            reason = _describe(self.encoding, exc)
+            raise InputError([(self.name, f"line {number}: {reason}")]) from exc
+        finally:
+            text.detach()
+
+    def _reason(self, raw: bytes, exc: UnicodeDecodeError) -> str:
+        reason = _describe(self.encoding, exc)
+        if raw.startswith(_UTF16_BOMS) or raw.count(0) > len(raw) // 4:
+            reason += " (it looks like UTF-16: say `encoding: utf-16`)"
+        return reason
+
+
+def _chain(first: bytes, rest: BinaryIO) -> Iterator[bytes]:
+    if first:
+        yield first
+    yield from rest
+
+
+def _describe(encoding: str, exc: UnicodeDecodeError) -> str:
+    label = "UTF-8" if encoding in ("utf-8", "utf-8-sig") else encoding
+    byte = exc.object[exc.start]
+    return (
+        f"not {label} text (byte 0x{byte:02x}); save the file as {label} "
+        "or set `encoding:` in the mapping"
+    )

@@ -1,0 +1,287 @@
+"""Hostile files: absurd numbers, foreign encodings, giant fields, odd headers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from ingest_helpers import HEADER, make_mapping, split
+
+from tillsight.core.events import Event
+from tillsight.errors import InputError, RowError
+from tillsight.ingest import read_csv, read_jsonl
+from tillsight.ingest.canonical import AMOUNT, QUANTITY
+
+Read = Callable[..., tuple[list[Event], list[RowError]]]
+GOOD = "536365,85123A,HEART,6,2010-12-01 08:26:00,2.55,17850.0,United Kingdom"
+LONDON = ZoneInfo("Europe/London")
+
+
+def row(invoice: str = "536366", quantity: str = "6", price: str = "2.55") -> str:
+    return (
+        f"{invoice},22633,HAND WARMER,{quantity},2010-12-01 08:28:00,{price},17850.0,UK"
+    )
+
+
+@pytest.mark.parametrize(
+    ("quantity", "price", "column", "shown"),
+    [
+        ("1e18", "2.55", "Quantity", "'1e18' is beyond any till"),
+        ("1e30", "2.55", "Quantity", "'1e30' is beyond any till"),
+        ("1e17", "2.55", "Quantity", "'1e17' is beyond any till"),
+        ("-1000000", "2.55", "Quantity", "'-1000000' is beyond any till"),
+        ("6", "1e-30", "UnitPrice", "'1e-30' has more than 6 decimal places"),
+        ("6", "2.5500001", "UnitPrice", "'2.5500001' has more than 6 decimal"),
+        ("6", "1e9", "UnitPrice", "'1e9' is beyond any till"),
+        ("6", "Infinity", "UnitPrice", "'Infinity' is not a finite number"),
+        ("900000", "9000", "Quantity", "line total '8100000000' is beyond any till"),
+    ],
+)
+def test_a_csv_number_no_till_writes_is_a_row_error_naming_field_and_value(
+    write_csv: Callable[..., Path],
+    read: Read,
+    quantity: str,
+    price: str,
+    column: str,
+    shown: str,
+) -> None:
+    path = write_csv(GOOD, row(quantity=quantity, price=price))
+
+    events, errors = read(path)
+
+    assert [event.event_id for event in events] == ["online-retail:536365"]
+    assert [(error.line, error.errors[0][0]) for error in errors] == [(3, column)]
+    assert shown in errors[0].errors[0][1]
+
+
+def test_numbers_at_the_edge_of_the_bounds_are_kept(
+    write_csv: Callable[..., Path], read: Read
+) -> None:
+    path = write_csv(row(quantity="999999", price="999.999999"), row("536367"))
+
+    events, errors = read(path)
+
+    assert errors == [] and len(events) == 2
+    assert events[0].lines[0].unit_price == Decimal("999.999999")
+
+
+def test_a_transaction_totalling_beyond_any_till_is_rejected(
+    write_csv: Callable[..., Path], read: Read
+) -> None:
+    path = write_csv(*[row(quantity="999999", price="999") for _ in range(2)])
+
+    events, errors = read(path)
+
+    assert events == [] and len(errors) == 2
+    assert "totals '1997998002' is beyond any till" in errors[0].errors[0][1]
+
+
+def jsonl_line(quantity: str, price: str = '"2.50"') -> str:
+    return (
+        '{"event_id": "pos:1", "type": "purchase", "currency": "GBP", '
+        '"occurred_at": "2025-03-01T10:00:00+00:00", "customer": {"customer_id": '
+        f'"C1"}}, "lines": [{{"sku": "A", "quantity": {quantity}, '
+        f'"unit_price": {price}}}]}}'
+    )
+
+
+@pytest.mark.parametrize(
+    ("quantity", "price", "field", "shown"),
+    [
+        ("1e18", '"2.50"', "lines[0].quantity", "'1E+18' is beyond any till"),
+        ('"1e30"', '"2.50"', "lines[0].quantity", "'1E+30' is beyond any till"),
+        ("1e17", '"2.50"', "lines[0].quantity", "'1E+17' is beyond any till"),
+        ("1", "1e-30", "lines[0].unit_price", "'1E-30' has more than 6 decimal"),
+        ("1" + "0" * 5000, '"2.50"', "lines[0].quantity", "is beyond any till"),
+        ("999999", "999999", "lines[0].total", "is beyond any till"),
+    ],
+)
+def test_a_json_number_no_till_writes_is_a_row_error_naming_field_and_value(
+    tmp_path: Path, quantity: str, price: str, field: str, shown: str
+) -> None:
+    path = tmp_path / "till.jsonl"
+    path.write_text(jsonl_line(quantity, price) + "\n", encoding="utf-8")
+
+    events, errors = split(read_jsonl(path, LONDON))
+
+    assert events == []
+    assert field in [name for name, _ in errors[0].errors]
+    assert any(shown in reason for _, reason in errors[0].errors)
+
+
+def test_redeemed_points_beyond_any_till_are_a_row_error(tmp_path: Path) -> None:
+    body = json.loads(jsonl_line("1"))
+    body["redemptions"] = [{"points": 10**30}]
+    path = tmp_path / "till.jsonl"
+    path.write_text(json.dumps(body) + "\n", encoding="utf-8")
+
+    events, errors = split(read_jsonl(path, LONDON))
+
+    assert events == [] and errors[0].errors[0][0] == "redemptions[0].points"
+
+
+numbers = st.decimals(allow_nan=False, allow_infinity=False) | st.decimals(
+    min_value=-(10**10), max_value=10**10, places=8
+)
+
+
+@given(numbers)
+def test_the_fast_bound_check_agrees_with_the_explained_one(value: Decimal) -> None:
+    for bound in (QUANTITY, AMOUNT):
+        try:
+            bound.fits(value, bound.step)
+            fits = True
+        except ArithmeticError:
+            fits = False
+
+        assert fits == (bound.problem(value) is None)
+
+
+def test_a_line_that_is_not_utf8_is_one_reject_and_the_rest_imports(
+    tmp_path: Path, read: Read
+) -> None:
+    path = tmp_path / "till.csv"
+    text = "\n".join([HEADER, GOOD, row().replace("HAND", "Caf\xe9")]) + "\n"
+    path.write_bytes(text.encode("latin-1") + (row("536367") + "\n").encode())
+
+    events, errors = read(path)
+
+    assert [event.event_id[-6:] for event in events] == ["536365", "536367"]
+    assert [error.line for error in errors] == [3]
+    assert errors[0].errors == [
+        (
+            "(line)",
+            "line 3: not UTF-8 text (byte 0xe9); save the file as UTF-8 or set "
+            "`encoding:` in the mapping",
+        )
+    ]
+    assert "Caf\\xe9" in list(errors[0].raw)[2]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "cp1252", "ISO-8859-1"])
+def test_a_latin1_file_imports_when_the_mapping_says_so(
+    tmp_path: Path, read: Read, encoding: str
+) -> None:
+    path = tmp_path / "till.csv"
+    text = "\n".join([HEADER, row().replace("HAND", "Caf\xe9")]) + "\n"
+    path.write_bytes(text.encode("latin-1"))
+
+    events, errors = read(path, make_mapping(encoding=encoding))
+
+    assert errors == []
+    assert events[0].lines[0].description == "Caf\xe9 WARMER"
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "UTF8", "utf_8", "utf-8-sig"])
+def test_excels_utf8_byte_order_mark_is_dropped(
+    tmp_path: Path, read: Read, encoding: str
+) -> None:
+    path = tmp_path / "till.csv"
+    path.write_bytes(("\ufeff" + HEADER + "\n" + GOOD + "\n").encode())
+
+    events, errors = read(path, make_mapping(encoding=encoding))
+
+    assert errors == [] and len(events) == 1
+
+
+def test_a_utf16_file_read_as_utf8_stops_naming_file_line_and_hint(
+    tmp_path: Path, read: Read
+) -> None:
+    path = tmp_path / "till.csv"
+    path.write_text(HEADER + "\n" + GOOD + "\n", encoding="utf-16")
+
+    with pytest.raises(InputError) as caught:
+        read(path)
+
+    assert str(caught.value) == (
+        f"{path}: line 1: not UTF-8 text (byte 0xff); save the file as UTF-8 or "
+        "set `encoding:` in the mapping (it looks like UTF-16: say `encoding: "
+        "utf-16`)"
+    )
+
+
+def test_a_utf16_file_imports_when_the_mapping_says_so(
+    tmp_path: Path, read: Read
+) -> None:
+    path = tmp_path / "till.csv"
+    path.write_text(HEADER + "\n" + GOOD + "\n", encoding="utf-16")
+
+    events, errors = read(path, make_mapping(encoding="utf-16"))
+
+    assert errors == [] and len(events) == 1
+
+
+def test_a_binary_file_stops_with_an_error_naming_it(
+    tmp_path: Path, read: Read
+) -> None:
+    path = tmp_path / "photo.csv"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
+
+    with pytest.raises(InputError, match=r"photo\.csv: line 1: not UTF-8 text"):
+        read(path)
+
+
+def test_a_giant_field_rejects_its_row_and_the_next_row_imports(
+    write_csv: Callable[..., Path], read: Read
+) -> None:
+    path = write_csv(GOOD, row(quantity="6" * 20_000_000), row("536367"))
+
+    events, errors = read(path)
+
+    assert [event.event_id[-6:] for event in events] == ["536365", "536367"]
+    assert [error.line for error in errors] == [3]
+    assert "a field is longer than 131,072 characters" in str(errors[0])
+    assert errors[0].raw[:1] == ["536366"]  # type: ignore[attr-defined]
+
+
+def test_a_giant_field_takes_its_transaction_with_it(
+    write_csv: Callable[..., Path], read: Read
+) -> None:
+    path = write_csv(row(), row(quantity="6" * 200_000), row("536367"))
+
+    events, errors = read(path)
+
+    assert [event.event_id[-6:] for event in events] == ["536367"]
+    assert [error.line for error in errors] == [2, 3]
+
+
+def test_a_missing_column_is_named_once_even_if_mapped_twice(
+    write_csv: Callable[..., Path], read: Read
+) -> None:
+    line = make_mapping().line.model_dump(exclude_none=True)
+    mapping = make_mapping(
+        transaction_id="Invoice", line={**line, "line_id": "Invoice"}
+    )
+    path = write_csv(GOOD)
+
+    with pytest.raises(InputError) as caught:
+        read(path, mapping)
+
+    assert caught.value.errors == [
+        ("Invoice", f"is named by the mapping but missing from the header of {path}")
+    ]
+
+
+def test_identical_lines_of_a_transaction_are_two_of_the_same_item(
+    write_csv: Callable[..., Path], read: Read
+) -> None:
+    path = write_csv(row(), row())
+
+    events, errors = read(path)
+
+    assert errors == [] and len(events[0].lines) == 2
+    assert events[0].total == Decimal("30.60")
+
+
+@pytest.mark.parametrize("text", ["", HEADER + "\n"])
+def test_an_empty_or_header_only_file_yields_nothing(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "till.csv"
+    path.write_text(text, encoding="utf-8")
+
+    assert list(read_csv(path, make_mapping())) == []
