@@ -25,6 +25,24 @@ PG_URL = os.environ.get(
 )
 
 
+@pytest.fixture(autouse=True, scope="session")
+def data_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A data key for sealed bodies that lives with the test run, not in ~."""
+    from tillsight import sealing
+
+    path = tmp_path_factory.mktemp("keys") / "data.key"
+    saved = os.environ.get(sealing.KEY_FILE_VARIABLE)
+    os.environ[sealing.KEY_FILE_VARIABLE] = str(path)
+    os.environ.pop(sealing.KEY_VARIABLE, None)
+    sealing.forget_key()
+    yield path
+    if saved is None:
+        os.environ.pop(sealing.KEY_FILE_VARIABLE, None)
+    else:
+        os.environ[sealing.KEY_FILE_VARIABLE] = saved
+    sealing.forget_key()
+
+
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'tillsight.db'}"

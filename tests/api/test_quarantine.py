@@ -79,3 +79,26 @@ def test_retry_of_a_kept_event_that_arrived_meanwhile_is_duplicate(
     result = service.receiver.retry(entry_id, json.dumps(purchase()).encode())
 
     assert result.receipts[0].status == "duplicate"
+
+
+def test_a_kept_body_is_sealed_in_the_database(
+    client: TestClient, service: LiveService
+) -> None:
+    from sqlalchemy import select
+
+    from tillsight.live.tables import quarantine
+
+    body = json.dumps(
+        purchase(currency="USD") | {"customer": {"email": "ann@example.test"}}
+    ).encode()
+
+    entry_id = client.post("/v1/events", content=body).json()["quarantine_id"]
+
+    with service.store.read() as conn:
+        stored = bytes(
+            conn.execute(
+                select(quarantine.c.body).where(quarantine.c.id == entry_id)
+            ).scalar_one()
+        )
+    assert b"ann@example.test" not in stored
+    assert service.quarantine.get(entry_id).body == body

@@ -23,6 +23,7 @@ from tillsight.errors import (
 )
 from tillsight.live.store import LiveStore
 from tillsight.live.tables import quarantine
+from tillsight.sealing import seal, unseal
 
 WAITING = "waiting"
 RESOLVED = "resolved"
@@ -79,7 +80,7 @@ class Quarantine:
             "delivery_id": origin.delivery_id,
             "reason": reason,
             "errors": orjson.dumps(errors).decode(),
-            "body": body,
+            "body": seal(body),
             "body_bytes": len(body) if body_bytes is None else body_bytes,
             "status": WAITING,
             "received_at": now,
@@ -116,7 +117,7 @@ class Quarantine:
         """Record a retry: a new body, a new failure, or the resolution."""
         values: dict[str, object] = {}
         if body is not None:
-            values |= {"body": body, "body_bytes": len(body)}
+            values |= {"body": seal(body), "body_bytes": len(body)}
         if failure is not None:
             values |= {
                 "reason": failure.reason,
@@ -161,7 +162,7 @@ def _entry(row: object) -> Entry:
         delivery_id=data["delivery_id"],
         reason=data["reason"],
         errors=[(field, reason) for field, reason in orjson.loads(data["errors"])],
-        body=bytes(data["body"]),
+        body=unseal(bytes(data["body"])),
         body_bytes=data["body_bytes"],
         status=data["status"],
         received_at=data["received_at"],
