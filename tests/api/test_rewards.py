@@ -69,11 +69,12 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def refusal(response: Any) -> str:
-    """The reason code a 409 names at the start of its message."""
+    """The reason code of a 409, which its message also starts with."""
     assert response.status_code == 409, response.text
     body = response.json()
     assert body["error"] == "ConflictError"
-    return str(body["message"]).split(":", 1)[0]
+    assert str(body["message"]).startswith(body["code"] + ":")
+    return str(body["code"])
 
 
 def attempts(service: LiveService) -> list[tuple[str, str | None]]:

@@ -68,15 +68,22 @@ async def _tillsight_error(request: Request, exc: Exception) -> JSONResponse:
     body: dict[str, Any] = {"error": type(exc).__name__, "message": str(exc)}
     if isinstance(exc, InputError):
         body["errors"] = [{"field": f, "reason": r} for f, r in exc.errors]
+    if isinstance(exc, ConflictError):
+        body["code"] = exc.code
     if isinstance(exc, QuarantinedError):
         body["reason"] = exc.reason
         body["quarantine_id"] = exc.quarantine_id
     if isinstance(exc, AuthError):
         # The message names the check that failed, never the body or the key.
-        log.warning("request_refused", path=request.url.path, why=str(exc))
+        log.warning("request_refused", route=_route(request), why=str(exc))
     elif status >= 500:
         log.error("request_failed", error=type(exc).__name__, why=str(exc))
     return JSONResponse(body, status_code=status)
+
+
+def _route(request: Request) -> str:
+    template = getattr(request.scope.get("route"), "path", None)
+    return template if isinstance(template, str) else "(no route)"
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
