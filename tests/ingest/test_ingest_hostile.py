@@ -285,3 +285,12 @@ def test_an_empty_or_header_only_file_yields_nothing(tmp_path: Path, text: str) 
     path.write_text(text, encoding="utf-8")
 
     assert list(read_csv(path, make_mapping())) == []
+
+
+def test_a_file_with_classic_mac_line_ends_imports(tmp_path: Path, read: Read) -> None:
+    path = tmp_path / "till.csv"
+    path.write_bytes("\r".join([HEADER, GOOD, row()]).encode() + b"\r")
+
+    events, errors = read(path)
+
+    assert errors == [] and len(events) == 2

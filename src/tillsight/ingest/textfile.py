@@ -18,7 +18,8 @@ from __future__ import annotations
 import codecs
 import io
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from itertools import chain
 from typing import BinaryIO
 
 from tillsight.errors import InputError
@@ -49,26 +50,31 @@ class TextLines:
         return self._lines() if self.splits_by_byte else self._stream()
 
     def _lines(self) -> Iterator[str]:
+        """Decode line by line; ends are ``\\n``, ``\\r\\n`` or a lone ``\\r``."""
         encoding = "utf-8" if self.is_utf8 else self.encoding
-        for number, raw in enumerate(self._split(self.file), start=1):
+        first = self.file.readline()
+        if self.is_utf8:
+            first = first.removeprefix(codecs.BOM_UTF8)
+        raws: Iterable[bytes] = chain((first,) if first else (), self.file)
+        if first.rstrip(b"\r\n").find(b"\r") != -1:  # classic Mac: lone \r ends
+            raws = (part for raw in raws for part in raw.splitlines(keepends=True))
+        for number, raw in enumerate(raws, start=1):
             try:
                 text = raw.decode(encoding)
-            except UnicodeDecodeError as exc:
-                self.bad.append((number, self._reason(raw, exc)))
-                text = raw.decode(encoding, "backslashreplace")
+            except UnicodeDecodeError:
+                text = self._decode(raw, number, encoding)
             self.current = text
             yield text
 
-    def _split(self, file: BinaryIO) -> Iterator[bytes]:
-        """Give the lines of the file, ended by ``\\n``, ``\\r\\n`` or ``\\r``."""
-        first = file.readline()
-        if self.is_utf8:
-            first = first.removeprefix(codecs.BOM_UTF8)
-        for raw in _chain(first, file):
-            if raw.find(b"\r", 0, -2) == -1:
-                yield raw
-            else:  # a classic Mac file ends its lines with a lone \r
-                yield from raw.splitlines(keepends=True)
+    def _decode(self, raw: bytes, number: int, encoding: str) -> str:
+        """Decode a line, noting it as bad if it does not decode."""
+        try:
+            text = raw.decode(encoding)
+        except UnicodeDecodeError as exc:
+            self.bad.append((number, self._reason(raw, exc)))
+            text = raw.decode(encoding, "backslashreplace")
+        self.current = text
+        return text
 
     def _stream(self) -> Iterator[str]:
         text = io.TextIOWrapper(self.file, encoding=self.encoding, newline="")
@@ -89,12 +95,6 @@ class TextLines:
         if raw.startswith(_UTF16_BOMS) or raw.count(0) > len(raw) // 4:
             reason += " (it looks like UTF-16: say `encoding: utf-16`)"
         return reason
-
-
-def _chain(first: bytes, rest: BinaryIO) -> Iterator[bytes]:
-    if first:
-        yield first
-    yield from rest
 
 
 def _describe(encoding: str, exc: UnicodeDecodeError) -> str:
