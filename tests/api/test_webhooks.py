@@ -68,7 +68,11 @@ def test_signed_square_payment_changes_the_customers_stage(usd: TestClient) -> N
     receipt = response.json()["events"][0]
     assert receipt["status"] == "accepted"
     customer = usd.get(f"/v1/customers/{receipt['customer_id']}").json()
-    assert customer["stage"] == "new"
+    fired = [e["rule_id"] for e in customer["timeline"] if e["kind"] == "rule_fired"]
+    # The sale is the documented order of 2020-05-18; by the clock's
+    # 2020-11-23 it is over 180 days old, so the customer is new, then lapsed.
+    assert fired == ["first_purchase", "lapsed"]
+    assert customer["stage"] == "lapsed"
     assert customer["lifetime_net_spend"] == "5.50"  # the order's two lines
 
 

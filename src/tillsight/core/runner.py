@@ -50,8 +50,13 @@ class Runner:
         self._pushed: dict[tuple[str, str], int] = {}
 
     def add(self, state: CustomerState) -> None:
-        """Take charge of a customer state (a new one or one from the store)."""
+        """Take charge of a customer state (a new one or one from the store).
+
+        The clock moves up to what the state has already applied: a rebuild
+        never goes back on a timer the customer saw fire.
+        """
         self.states[state.key] = state
+        self.clock_us = max(self.clock_us, state.position_us + 1)
         self._push_timers(state)
 
     def drop(self, key: str) -> None:

@@ -136,12 +136,27 @@ class Ingestor:
     def _ingest(
         self, conn: Connection, events: Sequence[Event], delivery: Delivery | None
     ) -> list[Receipt]:
+        """Apply a batch in (event time, event id) order, then run the clock.
+
+        One runner serves the batch and its clock moves with the events, so a
+        batch of old sales is applied as a replay would apply it: a timer due
+        between two of them fires once, at its time, not once per sale.
+        """
         now = self.clock()
         if delivery is not None and not _record_delivery(conn, delivery, events, now):
             return [Receipt(event.event_id, "duplicate") for event in events]
-        return [self._one(conn, event, now) for event in events]
+        runner = Runner(self._engine, lambda k: customer_history(conn, k))
+        order = sorted(
+            range(len(events)),
+            key=lambda n: (instant_us(events[n].occurred_at), events[n].event_id),
+        )
+        receipts = {n: self._one(conn, events[n], now, runner) for n in order}
+        _catch_up(conn, runner, now)
+        return [receipts[n] for n in range(len(events))]
 
-    def _one(self, conn: Connection, event: Event, now: datetime) -> Receipt:
+    def _one(
+        self, conn: Connection, event: Event, now: datetime, runner: Runner
+    ) -> Receipt:
         seq = _insert_event(conn, event, now)
         if seq is None:
             return Receipt(event.event_id, "duplicate")
@@ -152,18 +167,28 @@ class Ingestor:
             return Receipt(event.event_id, "guest")
         conn.execute(_SET_CUSTOMER, {"seq_": seq, "key_": key})
 
-        runner = Runner(
-            self._engine, lambda k: customer_history(conn, k), instant_us(now)
-        )
         if resolution.merge:
             state, decisions = merge_customers(
                 conn, key, resolution.merge, runner, now, event.event_id
             )
+            for other in resolution.merge:
+                runner.drop(other)
             mine = [d for d in decisions if d.event_id == event.event_id]
             return Receipt(event.event_id, "accepted", key, state.stage, mine)
-        runner.add(load_state(conn, self._engine, key))
+        if key not in runner.states:
+            runner.add(load_state(conn, self._engine, key))
         state, decisions = _apply(conn, runner, key, event, now)
         return Receipt(event.event_id, "accepted", key, state.stage, decisions)
+
+
+def _catch_up(conn: Connection, runner: Runner, now: datetime) -> None:
+    """Fire the timers that fell due between the batch's last event and now."""
+    decisions = runner.advance(instant_us(now))
+    if not decisions:
+        return
+    write_decisions(conn, decisions, now)
+    keys = sorted({d.customer_key for d in decisions})
+    save_states(conn, [runner.states[k] for k in keys if k in runner.states], now)
 
 
 def _apply(
