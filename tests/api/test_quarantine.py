@@ -102,3 +102,31 @@ def test_a_kept_body_is_sealed_in_the_database(
         )
     assert b"ann@example.test" not in stored
     assert service.quarantine.get(entry_id).body == body
+
+
+def test_a_known_event_id_with_other_content_waits_in_quarantine(
+    client: TestClient, service: LiveService
+) -> None:
+    client.post("/v1/events", json=purchase())
+
+    response = client.post(
+        "/v1/events",
+        json=purchase(
+            total="99.00", lines=[{"sku": "A", "quantity": 1, "unit_price": "99.00"}]
+        ),
+    )
+    repeat = client.post("/v1/events", json=purchase())
+
+    assert response.status_code == 422
+    assert [e["field"] for e in response.json()["errors"]] == ["event_id"]
+    assert service.quarantine.get(response.json()["quarantine_id"]).body
+    assert repeat.status_code == 200 and repeat.json()["status"] == "duplicate"
+
+
+def test_an_event_dated_past_tomorrow_waits_in_quarantine(client: TestClient) -> None:
+    response = client.post(
+        "/v1/events", json=purchase(occurred_at="2101-01-05T10:00:00+00:00")
+    )
+
+    assert response.status_code == 422
+    assert [e["field"] for e in response.json()["errors"]] == ["occurred_at"]

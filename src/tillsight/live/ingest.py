@@ -32,9 +32,15 @@ from tillsight.live import tables
 from tillsight.live.identity import Resolver
 from tillsight.live.store import LiveStore
 from tillsight.loyalty.guest import attribute_guest_sales
+from tillsight.pipeline import FUTURE_TOLERANCE
 from tillsight.store import schema
 from tillsight.store.customers import identity_secret
-from tillsight.store.event_log import customer_history, event_row
+from tillsight.store.event_log import (
+    customer_history,
+    event_row,
+    fingerprint,
+    known_event_ids,
+)
 from tillsight.store.merge import merge_customers
 from tillsight.store.writer import replace_decisions, save_states, write_decisions
 
@@ -91,19 +97,59 @@ class Ingestor:
         secret = store.write(identity_secret)
         self._resolver = Resolver(store, secret, region)
 
-    def check(self, events: Sequence[Event], *, indexed: bool = False) -> None:
-        """Refuse events in a currency other than the programme's."""
-        problems = [
-            (
-                f"[{index}].currency" if indexed else "currency",
-                f"{event.currency!r} is not supported: the programme counts "
-                f"{self.programme.currency} only",
-            )
-            for index, event in enumerate(events)
-            if event.currency != self.programme.currency
-        ]
+    def check(
+        self,
+        events: Sequence[Event],
+        *,
+        indexed: bool = False,
+        same_id_same_content: bool = True,
+    ) -> None:
+        """Refuse what the engine must not take, naming the field and why.
+
+        An event in another currency than the programme's; one dated more than
+        a day past the service's clock (it would run every timer up to its
+        date); an event id already stored with other content (events are never
+        changed in place: a correction is a return or a new event). Webhook
+        callers pass ``same_id_same_content=False``: a vendor's later update of
+        an order (paid, fulfilled, edited) keeps the order's id and is a repeat.
+        """
+        latest = self.clock() + FUTURE_TOLERANCE
+        problems: list[tuple[str, str]] = []
+        for index, event in enumerate(events):
+            where = f"[{index}]." if indexed else ""
+            if event.currency != self.programme.currency:
+                problems.append(
+                    (
+                        f"{where}currency",
+                        f"{event.currency!r} is not supported: the programme counts "
+                        f"{self.programme.currency} only",
+                    )
+                )
+            if event.occurred_at > latest:
+                problems.append(
+                    (
+                        f"{where}occurred_at",
+                        f"{event.occurred_at.isoformat()} is more than a day past "
+                        "the service's clock; check the till's clock",
+                    )
+                )
+        if same_id_same_content:
+            problems += self._clashes(events, indexed)
         if problems:
             raise InputError(problems)
+
+    def _clashes(self, events: Sequence[Event], indexed: bool) -> list[tuple[str, str]]:
+        with self.store.read() as conn:
+            known = known_event_ids(conn, [event.event_id for event in events])
+        return [
+            (
+                f"[{index}].event_id" if indexed else "event_id",
+                f"{event.event_id!r} is already stored with other content; send "
+                "a correction as a return or as a new event",
+            )
+            for index, event in enumerate(events)
+            if known.get(event.event_id) not in (None, fingerprint(event))
+        ]
 
     def ingest(
         self, events: Sequence[Event], delivery: Delivery | None = None

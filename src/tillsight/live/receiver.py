@@ -193,7 +193,11 @@ class Receiver:
         return result
 
     def _deliver(self, origin: Origin, body: bytes, mapped: AdapterResult) -> Result:
-        self._guard(origin, body, lambda: self.ingestor.check(mapped.events))
+        self._guard(
+            origin,
+            body,
+            lambda: self.ingestor.check(mapped.events, same_id_same_content=False),
+        )
         delivery = None
         if origin.delivery_id:
             delivery = Delivery(origin.source, origin.delivery_id, origin.topic or "")
