@@ -49,7 +49,7 @@ def usd(db_url: str, clock: FixedClock) -> Iterator[TestClient]:
 def clock() -> FixedClock:
     from datetime import UTC, datetime
 
-    return FixedClock(datetime(2020, 11, 23, tzinfo=UTC))
+    return FixedClock(datetime(2022, 1, 15, tzinfo=UTC))
 
 
 def send_square(http: TestClient, body: bytes, signature: str | None = None) -> object:
@@ -70,7 +70,7 @@ def test_signed_square_payment_changes_the_customers_stage(usd: TestClient) -> N
     customer = usd.get(f"/v1/customers/{receipt['customer_id']}").json()
     fired = [e["rule_id"] for e in customer["timeline"] if e["kind"] == "rule_fired"]
     # The sale is the documented order of 2020-05-18; by the clock's
-    # 2020-11-23 it is over 180 days old, so the customer is new, then lapsed.
+    # 2022-01-15 it is over 180 days old, so the customer is new, then lapsed.
     assert fired == ["first_purchase", "lapsed"]
     assert customer["stage"] == "lapsed"
     assert customer["lifetime_net_spend"] == "5.50"  # the order's two lines
