@@ -189,15 +189,22 @@ class Replayer:
         return max((item[0] for item in ordered), default=-1)
 
     def _fresh(self, conn: Connection, batch: list[Event]) -> list[Event]:
-        """The events not stored yet; a known id with other content is refused."""
+        """The events not stored yet; a known id with other content is refused.
+
+        Fingerprints are worked out only for ids seen before, which is rare.
+        """
         known = known_event_ids(conn, (e.event_id for e in batch))
+        taken: dict[str, Event] = {}
         fresh: list[Event] = []
         for event in batch:
+            earlier = taken.get(event.event_id)
             stored = known.get(event.event_id, _UNKNOWN)
-            if stored is _UNKNOWN:
-                known[event.event_id] = fingerprint(event)
+            if earlier is None and stored is _UNKNOWN:
+                taken[event.event_id] = event
                 fresh.append(event)
-            elif stored is None or stored == fingerprint(event):
+                continue
+            first = fingerprint(earlier) if earlier is not None else stored
+            if first is None or first == fingerprint(event):
                 self.summary.duplicates += 1
             else:
                 self.summary.rejected_events.append(_clash(event))

@@ -260,3 +260,15 @@ def test_a_reward_whose_rule_a_late_event_undoes_is_withdrawn(store: Engine) -> 
     by_cause = {event_id: withdrawn is not None for event_id, withdrawn in rows}
     assert by_cause == {"E1": True, "L1": False}
     assert sorted(outbox) == [("E1", "superseded"), ("L1", "pending")]
+
+
+def test_within_one_batch_a_repeat_is_skipped_and_a_clash_refused(
+    store: Engine,
+) -> None:
+    first = sale("E1", "2025-01-01T10:00:00+00:00", "20.00")
+    clash = sale("E1", "2025-01-01T10:00:00+00:00", "99.00")
+
+    summary = replay(store, [first, first, clash])
+
+    assert (summary.stored, summary.duplicates) == (1, 1)
+    assert [r.event_id for r in summary.rejected_events] == ["E1"]
