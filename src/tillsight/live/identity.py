@@ -20,7 +20,7 @@ from tillsight.core.events import Identity
 from tillsight.identity import hints
 from tillsight.live.store import LiveStore
 from tillsight.store import schema
-from tillsight.store.customers import new_customer_key
+from tillsight.store.customers import blank_customer, new_customer_key
 from tillsight.store.writer import insert_ignoring_duplicates
 
 Pair = tuple[str, str]
@@ -54,7 +54,7 @@ class Resolver:
         made = None
         if not keys:
             made = new_customer_key()
-            conn.execute(schema.customers.insert(), [_blank_customer(made, now)])
+            conn.execute(schema.customers.insert(), [blank_customer(made, now)])
             keys = [made]
         self._store.lock_customers(conn, keys)
 
@@ -110,16 +110,3 @@ def _keys_in_order(pairs: Sequence[Pair], owners: dict[Pair, str]) -> list[str]:
         if key is not None and key not in keys:
             keys.append(key)
     return keys
-
-
-def _blank_customer(key: str, now: datetime) -> dict[str, object]:
-    return {
-        "key": key,
-        "segments": "[]",
-        "purchase_count": 0,
-        "lifetime_net_spend": 0,
-        "points_balance": 0,
-        "state": "{}",
-        "created_at": now,
-        "updated_at": now,
-    }

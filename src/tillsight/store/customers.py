@@ -82,7 +82,7 @@ class Directory:
             self._merge_later(key, others)
         if key is None:
             key = new_customer_key()
-            new_customers.append(_blank_customer(key, now))
+            new_customers.append(blank_customer(key, now))
         for kind, value in pairs:
             if (kind, value) not in self._cache:
                 self._cache[(kind, value)] = key
@@ -120,7 +120,8 @@ class Directory:
                 self._cache[(kind, value)] = key
 
 
-def _blank_customer(key: str, now: datetime) -> dict[str, Any]:
+def blank_customer(key: str, now: datetime) -> dict[str, Any]:
+    """The ``customers`` row of a profile that has no events applied yet."""
     return {
         "key": key,
         "segments": "[]",
