@@ -34,7 +34,7 @@ from decimal import Context, Decimal, Inexact, InvalidOperation
 from itertools import chain
 from operator import itemgetter
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from tillsight.core.events import Event, EventType, Identity, Line
 from tillsight.errors import InputError, RowError
@@ -252,7 +252,8 @@ class _RowParser:
 
         role, tags = self._kinds.get((sku, description)) or self._kind(sku, description)
         item = _new_line(sku, abs(quantity), unit_price, abs(amount), description, tags)
-        return _Row(line, fields, txn_id, occurred_at, shared, item, quantity < 0, role)  # type: ignore[arg-type]
+        when_ = cast(datetime, occurred_at)  # a str was sent the careful way
+        return _Row(line, fields, txn_id, when_, shared, item, quantity < 0, role)
 
     def _parse_carefully(self, fields: list[str], line: int) -> _Row | Problems:
         if len(fields) != self.width:
@@ -530,7 +531,8 @@ class _Assembler:
         while True:
             try:
                 for fields in records:
-                    line, next_line = next_line, reader.line_num + 1  # type: ignore[attr-defined]
+                    line = next_line
+                    next_line = reader.line_num + 1  # type: ignore[attr-defined]
                     if bad and bad[0][0] < next_line:
                         row, txn_id = self._reject_bad_lines(
                             line, next_line, fields, bad
