@@ -132,4 +132,17 @@ class RemoteError(TillsightError, ConnectionError):
 
 
 class RateLimitedError(RemoteError):
-    """The vendor asked us to slow down, or to stop until a reset time."""
+    """The vendor asked us to slow down, or to stop until a reset time.
+
+    ``retry_after_s`` is the wait the vendor named, when it named one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(message, status=status)

@@ -267,6 +267,8 @@ def test_error_answers_become_tillsight_errors(
     assert TOKEN not in message
     if isinstance(caught.value, RemoteError):
         assert caught.value.status == status
+    if isinstance(caught.value, RateLimitedError):
+        assert caught.value.retry_after_s == float(headers["Retry-After"])
 
 
 def test_success_body_that_is_not_json_is_a_remote_error(

@@ -129,11 +129,9 @@ def _error(response: httpx.Response, what: str) -> Exception:
     if status == 404:
         return NotFoundError(message)
     if status == 429:
-        # TODO: RateLimitedError has no field for the wait, so callers must read
-        # it from the message; a retry_after attribute in errors.py would fix it.
         wait = _retry_after(response)
         hint = f"; retry after {wait:g} s" if wait is not None else ""
-        return RateLimitedError(message + hint, status=status)
+        return RateLimitedError(message + hint, status=status, retry_after_s=wait)
     return RemoteError(message, status=status)
 
 
