@@ -37,6 +37,7 @@ from tillsight.store.event_log import (
     known_event_ids,
 )
 from tillsight.store.merge import merge_customers
+from tillsight.store.people import remember_contacts
 from tillsight.store.writer import (
     replace_decisions,
     save_states,
@@ -156,6 +157,7 @@ class Replayer:
         merges = self._directory.take_merges()
         keys = _follow_merges(keys, merges)
         insert_events(conn, list(zip(fresh, keys, strict=True)), now)
+        remember_contacts(conn, zip(fresh, keys, strict=True), now)
         self._load_states(conn, {k for k in keys if k is not None})
         self._unsubmitted = {event.event_id for event in fresh}
         for survivor, others in merges:

@@ -72,3 +72,13 @@ def _checked(key: bytes, where: str) -> Fernet:
         raise ConfigError(
             f"{where} does not hold a Fernet key (32 url-safe base64 bytes)"
         ) from exc
+
+
+def seal_text(text: str) -> str:
+    """``seal`` for a text column: the sealed form is plain ASCII."""
+    return seal(text.encode()).decode("ascii")
+
+
+def unseal_text(text: str | None) -> str | None:
+    """``unseal`` for a text column; None stays None."""
+    return None if text is None else unseal(text.encode("ascii", "replace")).decode()

@@ -272,3 +272,24 @@ def test_within_one_batch_a_repeat_is_skipped_and_a_clash_refused(
 
     assert (summary.stored, summary.duplicates) == (1, 1)
     assert [r.event_id for r in summary.rejected_events] == ["E1"]
+
+
+def test_contact_details_are_kept_sealed_and_read_back(store: Engine) -> None:
+    from tillsight.connectors.salesforce.profiles import read_profiles
+
+    event = _person(
+        "P1",
+        "2025-07-01T09:00:00+01:00",
+        "10.00",
+        customer_id="C9",
+        email=" Ann@Example.test ",
+        phone="07911 123456",
+    )
+
+    replay(store, [event])
+
+    with store.connect() as conn:
+        row = conn.execute(select(schema.people)).one()
+        profile = read_profiles(conn, [row.customer_key])[row.customer_key]
+    assert "example" not in (row.email + row.phone).lower()
+    assert profile.email == "ann@example.test"

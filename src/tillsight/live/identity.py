@@ -42,6 +42,11 @@ class Resolver:
         self._secret = secret
         self._region = region
 
+    @property
+    def region(self) -> str | None:
+        """The country a phone number without a country code is read in."""
+        return self._region
+
     def resolve(
         self, conn: Connection, identity: Identity, now: datetime
     ) -> Resolution:

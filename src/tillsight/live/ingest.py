@@ -42,6 +42,7 @@ from tillsight.store.event_log import (
     known_event_ids,
 )
 from tillsight.store.merge import merge_customers
+from tillsight.store.people import remember_contacts
 from tillsight.store.writer import replace_decisions, save_states, write_decisions
 
 log = structlog.get_logger("tillsight.live")
@@ -212,6 +213,7 @@ class Ingestor:
         if key is None:
             return Receipt(event.event_id, "guest")
         conn.execute(_SET_CUSTOMER, {"seq_": seq, "key_": key})
+        remember_contacts(conn, [(event, key)], now, self._resolver.region)
 
         if resolution.merge:
             state, decisions = merge_customers(

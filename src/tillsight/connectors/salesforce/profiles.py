@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, RowMapping, select
 
 from tillsight.connectors.salesforce.config import SalesforceSettings
+from tillsight.sealing import unseal_text
 from tillsight.store.schema import customers, people
 
 Record = dict[str, Any]
@@ -73,7 +74,7 @@ def _profile_from_row(row: RowMapping) -> Profile:
         points_balance=int(row["points_balance"] or 0),
         lifetime_net_spend=Decimal(row["lifetime_net_spend"] or 0),
         last_purchase_at=row["last_purchase_at"],
-        email=row["email"],
+        email=unseal_text(row["email"]),
         first_name=row["first_name"],
         last_name=row["last_name"],
         consent_email=bool(row["consent_email"]),
