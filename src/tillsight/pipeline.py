@@ -75,6 +75,7 @@ class ReplaySummary:
     decisions: int = 0
     firings: int = 0
     rebuilt_customers: int = 0
+    until_behind_clock: datetime | None = None
     merged_customers: int = 0
     redemptions_applied: int = 0
     redemptions_refused: list[Rejected] = field(default_factory=list)
@@ -117,6 +118,8 @@ class Replayer:
             with self.db.begin() as conn:
                 last_us = max(last_us, self._apply_batch(conn, batch))
         clock_us = instant_us(until) + 1 if until is not None else last_us + 1
+        if until is not None and clock_us < self._runner.clock_us:
+            self.summary.until_behind_clock = until
         with self.db.begin() as conn:
             self._close(conn, clock_us)
         if self._runner.clock_us > 0:  # else no event or --until ever ran it

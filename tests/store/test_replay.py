@@ -293,3 +293,20 @@ def test_contact_details_are_kept_sealed_and_read_back(store: Engine) -> None:
         profile = read_profiles(conn, [row.customer_key])[row.customer_key]
     assert "example" not in (row.email + row.phone).lower()
     assert profile.email == "ann@example.test"
+
+
+def test_until_before_the_clock_is_reported_not_silently_dropped(
+    store: Engine,
+) -> None:
+    replay(
+        store,
+        [sale("E1", "2025-01-01T10:00:00+00:00", "20.00")],
+        until="2025-12-31T00:00:00+00:00",
+    )
+
+    summary = replay(store, [], until="2025-03-01T00:00:00+00:00")
+
+    assert summary.until_behind_clock == datetime.fromisoformat(
+        "2025-03-01T00:00:00+00:00"
+    )
+    assert fired_rules(store)["lapsed"] == 1

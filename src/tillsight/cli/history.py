@@ -217,6 +217,13 @@ def print_summary(summary: ReplaySummary, kept: KeptFiles) -> None:
     table.add_row("customers rebuilt (late events)", f"{summary.rebuilt_customers:,}")
     if summary.clock is not None:
         table.add_row("timers run up to", summary.clock.isoformat())
+    if summary.until_behind_clock is not None and summary.clock is not None:
+        table.add_row(
+            "note",
+            f"--until {summary.until_behind_clock.isoformat()} is before the time "
+            "timers had already run to, so it changed nothing (timers never run "
+            "backwards)",
+        )
     for label, path in (
         ("rejected rows kept in", kept.rejected_rows),
         ("rejected events kept in", kept.refused_events),
