@@ -63,3 +63,41 @@ def refund(
         store="S1",
         refunds_event_id=of,
     )
+
+
+def day_2025(month_day: str) -> datetime:
+    """10:00 UTC on a day of 2025 written ``MM-DD``."""
+    return datetime.fromisoformat(f"2025-{month_day}T10:00:00+00:00")
+
+
+def reward_row(
+    keys: dict[str, str],
+    name: str,
+    customer: str,
+    stage: str | None,
+    where: str | None,
+    campaign: str,
+    issued: str,
+    expires: str,
+    redeemed: str | None,
+    basket: str | None,
+    *,
+    kind: str = "surprise",
+) -> dict[str, object]:
+    """A ``rewards`` row of a hand-made history; names starting H are held out."""
+    return {
+        "issue_key": f"test:{name}",
+        "customer_key": keys[customer],
+        "kind": kind,
+        "value": Decimal("5.00"),
+        "offer": "",
+        "campaign": campaign,
+        "stage_at_issue": stage,
+        "store": where,
+        "source": "test",
+        "held_out": name.startswith("H"),
+        "issued_at": day_2025(issued),
+        "expires_at": day_2025(expires),
+        "redeemed_at": day_2025(redeemed) if redeemed else None,
+        "redeemed_basket": Decimal(basket) if basket else None,
+    }

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -39,6 +38,8 @@ from tillsight.loyalty.rewards import insert_rewards
 from tillsight.loyalty.tables import rewards
 from tillsight.store import queries
 
+from factories import day_2025, reward_row
+
 AS_OF = "2025-06-30T00:00:00+00:00"
 HISTORY = [
     ("R1", "C1", "new", "Leeds", "A", "03-01", "03-31", "03-05", "40.00"),
@@ -51,15 +52,11 @@ PURCHASES = [("C1", "01-10"), ("C2", "01-10"), ("C3", "01-10")]
 PURCHASES += [("C1", "03-05"), ("C3", "05-11")]
 
 
-def day(month_day: str) -> datetime:
-    return datetime.fromisoformat(f"2025-{month_day}T10:00:00+00:00")
-
-
 def purchase(customer: str, month_day: str) -> dict[str, Any]:
     return {
         "event_id": f"{customer}-{month_day}",
         "type": "purchase",
-        "occurred_at": day(month_day).isoformat(),
+        "occurred_at": day_2025(month_day).isoformat(),
         "currency": "GBP",
         "total": "10.00",
         "customer": {"customer_id": customer},
@@ -75,41 +72,13 @@ def history(client: TestClient, service: LiveService) -> TestClient:
     def replace_rewards(conn: Any) -> None:
         conn.execute(delete(rewards))  # only the hand-made history counts
         keys = {c: queries.find_customer_key(conn, c) for c in ("C1", "C2", "C3")}
-        rows = [reward_row(keys, *item) for item in HISTORY]
+        rows = [
+            reward_row(keys, *item, kind="surprise_and_delight") for item in HISTORY
+        ]
         insert_rewards(conn, rows, datetime.now(UTC))
 
     service.store.write(replace_rewards)
     return client
-
-
-def reward_row(
-    keys: dict[str, str],
-    name: str,
-    customer: str,
-    stage: str | None,
-    where: str | None,
-    campaign: str,
-    issued: str,
-    expires: str,
-    redeemed: str | None,
-    basket: str | None,
-) -> dict[str, Any]:
-    return {
-        "issue_key": f"test:{name}",
-        "customer_key": keys[customer],
-        "kind": "surprise_and_delight",
-        "value": Decimal("5.00"),
-        "offer": "",
-        "campaign": campaign,
-        "stage_at_issue": stage,
-        "store": where,
-        "source": "test",
-        "held_out": name.startswith("H"),
-        "issued_at": day(issued),
-        "expires_at": day(expires),
-        "redeemed_at": day(redeemed) if redeemed else None,
-        "redeemed_basket": Decimal(basket) if basket else None,
-    }
 
 
 def from_cli(db_url: str, by: str) -> Any:

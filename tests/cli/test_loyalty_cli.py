@@ -21,7 +21,6 @@ import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +37,7 @@ from tillsight.programme_file import load_programme
 from tillsight.store import queries, schema
 from tillsight.store.db import connect
 
-from factories import sale
+from factories import reward_row, sale
 
 PROGRAMME = Path(__file__).parents[1] / "loyalty" / "loyalty_programme.yaml"
 AS_OF = "2025-06-30T00:00:00+00:00"
@@ -87,12 +86,6 @@ def ledger_sum(db: str, customer: str) -> tuple[int, int]:
 
 def reward_history(db: str) -> None:
     """Replace the rule-issued rewards with the hand-made history above."""
-    day = datetime(2025, 1, 1, 10, tzinfo=UTC)
-
-    def at(month_day: str) -> datetime:
-        month, dom = (int(part) for part in month_day.split("-"))
-        return day.replace(month=month, day=dom)
-
     history = [
         ("R1", "C1", "new", "Leeds", "A", "03-01", "03-31", "03-05", "40.00"),
         ("R2", "C2", "new", "Leeds", "A", "03-01", "03-31", None, None),
@@ -102,40 +95,9 @@ def reward_history(db: str) -> None:
     with engine.begin() as conn:
         conn.execute(delete(rewards))
         keys = {c: queries.find_customer_key(conn, c) for c in ("C1", "C2")}
-        rows = [_reward_row(keys, at, *item) for item in history]
+        rows = [reward_row(keys, *item) for item in history]
         insert_rewards(conn, rows, datetime.now(UTC))
     engine.dispose()
-
-
-def _reward_row(
-    keys: dict[str, str],
-    at: Any,
-    name: str,
-    customer: str,
-    stage: str,
-    where: str,
-    campaign: str,
-    issued: str,
-    expires: str,
-    redeemed: str | None,
-    basket: str | None,
-) -> dict[str, Any]:
-    return {
-        "issue_key": f"test:{name}",
-        "customer_key": keys[customer],
-        "kind": "surprise",
-        "value": Decimal("5.00"),
-        "offer": "",
-        "campaign": campaign,
-        "stage_at_issue": stage,
-        "store": where,
-        "source": "test",
-        "held_out": False,
-        "issued_at": at(issued),
-        "expires_at": at(expires),
-        "redeemed_at": at(redeemed) if redeemed else None,
-        "redeemed_basket": Decimal(basket) if basket else None,
-    }
 
 
 # -- points ----------------------------------------------------------------

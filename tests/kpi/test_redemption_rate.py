@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,7 @@ from tillsight.programme_file import load_programme
 from tillsight.store import queries
 from tillsight.store.db import connect
 
-from factories import at, sale
+from factories import at, reward_row, sale
 
 AS_OF = at("2025-06-30T00:00:00+00:00")
 PROGRAMME = Path(__file__).parents[1] / "loyalty" / "loyalty_programme.yaml"
@@ -47,10 +46,6 @@ HISTORY = [
     ("H1", "C2", None, None, "A", "03-01", "03-31", None, None),
     ("H2", "C4", None, None, "A", "03-01", "03-31", None, None),
 ]
-
-
-def _day(month_day: str) -> datetime:
-    return at(f"2025-{month_day}T10:00:00+00:00")
 
 
 @pytest.fixture(scope="module")
@@ -75,39 +70,11 @@ def store(db_url: str, programme: Programme) -> Iterator[Engine]:
     with engine.begin() as conn:
         conn.execute(delete(rewards))
         keys = {c: queries.find_customer_key(conn, c) for c in ("C1", "C2", "C3", "C4")}
-        insert_rewards(conn, [_row(keys, *item) for item in HISTORY], datetime.now(UTC))
+        insert_rewards(
+            conn, [reward_row(keys, *item) for item in HISTORY], datetime.now(UTC)
+        )
     yield engine
     engine.dispose()
-
-
-def _row(
-    keys: dict[str, str],
-    name: str,
-    customer: str,
-    stage: str | None,
-    where: str | None,
-    campaign: str,
-    issued: str,
-    expires: str,
-    redeemed: str | None,
-    basket: str | None,
-) -> dict[str, Any]:
-    return {
-        "issue_key": f"test:{name}",
-        "customer_key": keys[customer],
-        "kind": "surprise",
-        "value": Decimal("5.00"),
-        "offer": "",
-        "campaign": campaign,
-        "stage_at_issue": stage,
-        "store": where,
-        "source": "test",
-        "held_out": name.startswith("H"),
-        "issued_at": _day(issued),
-        "expires_at": _day(expires),
-        "redeemed_at": _day(redeemed) if redeemed else None,
-        "redeemed_basket": Decimal(basket) if basket else None,
-    }
 
 
 def report(
