@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -32,7 +30,12 @@ from tillsight.connectors.salesforce.profiles import (
     to_record,
 )
 from tillsight.connectors.salesforce.queue import Checkpoint
-from tillsight.connectors.salesforce.sync import REVIEW_CODES, TRANSIENT_CODES
+from tillsight.connectors.salesforce.sync import (
+    REVIEW_CODES,
+    TRANSIENT_CODES,
+    Clock,
+    Progress,
+)
 from tillsight.errors import AuthError, RateLimitedError, RemoteError
 from tillsight.store.schema import customers
 
@@ -41,9 +44,6 @@ log = structlog.get_logger("tillsight.salesforce")
 BACKFILL = "backfill"
 FINAL_STATES = frozenset({"JobComplete", "Failed", "Aborted"})
 NULL = "#N/A"  # Bulk API's way to clear a field; an empty cell leaves it alone.
-
-Clock = Callable[[], datetime]
-Progress = Callable[[int, int], None]
 
 
 @dataclass(slots=True)
