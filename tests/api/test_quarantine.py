@@ -123,6 +123,40 @@ def test_a_known_event_id_with_other_content_waits_in_quarantine(
     assert repeat.status_code == 200 and repeat.json()["status"] == "duplicate"
 
 
+def test_a_batch_with_a_clash_is_kept_whole_and_stores_none_of_it(
+    client: TestClient, service: LiveService
+) -> None:
+    client.post("/v1/events", json=purchase())
+    changed = purchase(total="99.00")
+    changed["lines"] = [{"sku": "A", "quantity": 1, "unit_price": "99.00"}]
+
+    response = client.post("/v1/events", json=[purchase("E2"), changed])
+    later = client.post("/v1/events", json=purchase("E2"))
+
+    assert response.status_code == 422
+    assert [e["field"] for e in response.json()["errors"]] == ["[1].event_id"]
+    assert service.quarantine.get(response.json()["quarantine_id"]).body
+    # E2 came in the refused batch, so it was not stored: now it is new.
+    assert later.status_code == 202
+
+
+def test_one_id_twice_in_a_batch_with_other_content_is_refused(
+    client: TestClient,
+) -> None:
+    changed = purchase(total="99.00")
+    changed["lines"] = [{"sku": "A", "quantity": 1, "unit_price": "99.00"}]
+
+    response = client.post("/v1/events", json=[purchase(), changed])
+    same_twice = client.post("/v1/events", json=[purchase("E3"), purchase("E3")])
+
+    assert response.status_code == 422
+    assert [e["field"] for e in response.json()["errors"]] == ["[1].event_id"]
+    assert [e["status"] for e in same_twice.json()["events"]] == [
+        "accepted",
+        "duplicate",
+    ]
+
+
 def test_an_event_dated_past_tomorrow_waits_in_quarantine(client: TestClient) -> None:
     response = client.post(
         "/v1/events", json=purchase(occurred_at="2101-01-05T10:00:00+00:00")

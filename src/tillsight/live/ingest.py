@@ -39,7 +39,6 @@ from tillsight.store.event_log import (
     customer_history,
     event_row,
     fingerprint,
-    known_event_ids,
 )
 from tillsight.store.merge import merge_customers
 from tillsight.store.people import remember_contacts
@@ -98,21 +97,14 @@ class Ingestor:
         secret = store.write(identity_secret)
         self._resolver = Resolver(store, secret, region)
 
-    def check(
-        self,
-        events: Sequence[Event],
-        *,
-        indexed: bool = False,
-        same_id_same_content: bool = True,
-    ) -> None:
+    def check(self, events: Sequence[Event], *, indexed: bool = False) -> None:
         """Refuse what the engine must not take, naming the field and why.
 
-        An event in another currency than the programme's; one dated more than
-        a day past the service's clock (it would run every timer up to its
-        date); an event id already stored with other content (events are never
-        changed in place: a correction is a return or a new event). Webhook
-        callers pass ``same_id_same_content=False``: a vendor's later update of
-        an order (paid, fulfilled, edited) keeps the order's id and is a repeat.
+        An event in another currency than the programme's, or one dated more
+        than a day past the service's clock (it would run every timer up to
+        its date). An event id already stored with other content is refused
+        too, but by :meth:`ingest`, inside its transaction: the insert finds
+        the id taken, so a lookup costs nothing on the usual path.
         """
         latest = self.clock() + FUTURE_TOLERANCE
         problems: list[tuple[str, str]] = []
@@ -134,39 +126,39 @@ class Ingestor:
                         "the service's clock; check the till's clock",
                     )
                 )
-        if same_id_same_content:
-            problems += self._clashes(events, indexed)
         if problems:
             raise InputError(problems)
 
-    def _clashes(self, events: Sequence[Event], indexed: bool) -> list[tuple[str, str]]:
-        with self.store.read() as conn:
-            known = known_event_ids(conn, [event.event_id for event in events])
-        return [
-            (
-                f"[{index}].event_id" if indexed else "event_id",
-                f"{event.event_id!r} is already stored with other content; send "
-                "a correction as a return or as a new event",
-            )
-            for index, event in enumerate(events)
-            if known.get(event.event_id) not in (None, fingerprint(event))
-        ]
-
     def ingest(
-        self, events: Sequence[Event], delivery: Delivery | None = None
+        self,
+        events: Sequence[Event],
+        delivery: Delivery | None = None,
+        *,
+        indexed: bool = False,
+        same_id_same_content: bool = True,
     ) -> list[Receipt]:
-        """Store and decide ``events`` in one transaction; a repeat changes nothing."""
-        self.check(events)
-        receipts = self.store.write(lambda conn: self._ingest(conn, events, delivery))
+        """Store and decide ``events`` in one transaction; a repeat changes nothing.
+
+        Raises :class:`InputError`, with nothing stored, when an event fails
+        :meth:`check` or when ``same_id_same_content`` holds and an event id
+        is already stored with other content (events are never changed in
+        place: a correction is a return or a new event). Webhook callers pass
+        ``same_id_same_content=False``: a vendor's later update of an order
+        (paid, fulfilled, edited) keeps the order's id and is a repeat.
+        """
+        self.check(events, indexed=indexed)
+        intake = _Intake(events, delivery, indexed, same_id_same_content)
+        receipts = self.store.write(lambda conn: self._ingest(conn, intake))
         self._log(receipts)
         return receipts
 
-    async def ingest_async(self, events: Sequence[Event]) -> list[Receipt]:
+    async def ingest_async(
+        self, events: Sequence[Event], *, indexed: bool = False
+    ) -> list[Receipt]:
         """:meth:`ingest` for a coroutine; the event loop goes on meanwhile."""
-        self.check(events)
-        receipts = await self.store.write_async(
-            lambda conn: self._ingest(conn, events, None)
-        )
+        self.check(events, indexed=indexed)
+        intake = _Intake(events, None, indexed, True)
+        receipts = await self.store.write_async(lambda conn: self._ingest(conn, intake))
         self._log(receipts)
         return receipts
 
@@ -180,16 +172,16 @@ class Ingestor:
                 decisions=len(receipt.decisions),
             )
 
-    def _ingest(
-        self, conn: Connection, events: Sequence[Event], delivery: Delivery | None
-    ) -> list[Receipt]:
+    def _ingest(self, conn: Connection, intake: _Intake) -> list[Receipt]:
         """Apply a batch in (event time, event id) order, then run the clock.
 
         One runner serves the batch and its clock moves with the events, so a
         batch of old sales is applied as a replay would apply it: a timer due
         between two of them fires once, at its time, not once per sale.
         """
+        events = intake.events
         now = self.clock()
+        delivery = intake.delivery
         if delivery is not None and not _record_delivery(conn, delivery, events, now):
             return [Receipt(event.event_id, "duplicate") for event in events]
         runner = Runner(self._engine, lambda k: customer_history(conn, k))
@@ -197,7 +189,16 @@ class Ingestor:
             range(len(events)),
             key=lambda n: (instant_us(events[n].occurred_at), events[n].event_id),
         )
-        receipts = {n: self._one(conn, events[n], now, runner) for n in order}
+        receipts: dict[int, Receipt] = {}
+        clashes: list[tuple[str, str]] = []
+        for n in order:
+            receipt = self._one(conn, events[n], now, runner)
+            receipts[n] = receipt
+            if receipt.is_duplicate and intake.same_id_same_content:
+                clashes += _clash(conn, events[n], n if intake.indexed else None)
+        if clashes:
+            # Raising rolls the whole transaction back: nothing of it is kept.
+            raise InputError(sorted(clashes))
         _catch_up(conn, runner, now)
         return [receipts[n] for n in range(len(events))]
 
@@ -227,6 +228,31 @@ class Ingestor:
             runner.add(load_state(conn, self._engine, key))
         state, decisions = _apply(conn, runner, key, event, now)
         return Receipt(event.event_id, "accepted", key, state.stage, decisions)
+
+
+@dataclass(frozen=True, slots=True)
+class _Intake:
+    """One call's events and how to take them."""
+
+    events: Sequence[Event]
+    delivery: Delivery | None
+    indexed: bool
+    same_id_same_content: bool
+
+
+def _clash(conn: Connection, event: Event, index: int | None) -> list[tuple[str, str]]:
+    """The problem with a repeated event id, when the stored event differs."""
+    stored = conn.execute(_FINGERPRINT, {"id_": event.event_id}).scalar_one_or_none()
+    if stored is None or stored == fingerprint(event):
+        return []
+    field_name = "event_id" if index is None else f"[{index}].event_id"
+    return [
+        (
+            field_name,
+            f"{event.event_id!r} is already stored with other content; send "
+            "a correction as a return or as a new event",
+        )
+    ]
 
 
 def _catch_up(conn: Connection, runner: Runner, now: datetime) -> None:
@@ -284,6 +310,9 @@ _SET_CUSTOMER = (
     update(schema.events)
     .where(schema.events.c.seq == bindparam("seq_"))
     .values(customer_key=bindparam("key_"))
+)
+_FINGERPRINT = select(schema.events.c.fingerprint).where(
+    schema.events.c.event_id == bindparam("id_")
 )
 _STATE = select(schema.customers.c.state).where(
     schema.customers.c.key == bindparam("key_")

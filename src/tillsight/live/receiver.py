@@ -79,8 +79,14 @@ class Receiver:
         data = self._decode(body, origin, parse_float=Decimal)
         is_batch = isinstance(data, list)
         items = data if is_batch else [data]
-        events = self._guard(origin, body, lambda: self._canonical(items, is_batch))
-        return Result(self.ingestor.ingest(events), is_batch)
+        receipts = self._guard(
+            origin,
+            body,
+            lambda: self.ingestor.ingest(
+                self._canonical(items, is_batch), indexed=is_batch
+            ),
+        )
+        return Result(receipts, is_batch)
 
     async def canonical_async(self, body: bytes) -> Result:
         """:meth:`canonical` for a coroutine: reads on the loop, writes apart.
@@ -95,7 +101,17 @@ class Receiver:
             events = self._canonical(data if is_batch else [data], is_batch)
         except (ValueError, UnicodeDecodeError, InputError):
             return await asyncio.to_thread(self.canonical, body)
-        return Result(await self.ingestor.ingest_async(events), is_batch)
+        try:
+            receipts = await self.ingestor.ingest_async(events, indexed=is_batch)
+        except InputError as exc:
+            await asyncio.to_thread(
+                self._keep,
+                Origin("api"),
+                body,
+                _reason(exc, "invalid_event"),
+                exc.errors,
+            )
+        return Result(receipts, is_batch)
 
     def square(self, body: bytes, signature: str | None, url: str) -> Result:
         """Verify and ingest a Square webhook delivery."""
@@ -193,11 +209,6 @@ class Receiver:
         return result
 
     def _deliver(self, origin: Origin, body: bytes, mapped: AdapterResult) -> Result:
-        self._guard(
-            origin,
-            body,
-            lambda: self.ingestor.check(mapped.events, same_id_same_content=False),
-        )
         delivery = None
         if origin.delivery_id:
             delivery = Delivery(origin.source, origin.delivery_id, origin.topic or "")
@@ -205,7 +216,13 @@ class Receiver:
             log.info(
                 "delivery_ignored", source=origin.source, reason=mapped.ignored_reason
             )
-        receipts = self.ingestor.ingest(mapped.events, delivery)
+        receipts = self._guard(
+            origin,
+            body,
+            lambda: self.ingestor.ingest(
+                mapped.events, delivery, same_id_same_content=False
+            ),
+        )
         return Result(receipts, len(receipts) > 1, mapped.ignored_reason)
 
     def _canonical(self, items: list[Any], is_batch: bool) -> list[Event]:
@@ -221,7 +238,6 @@ class Receiver:
             problems.append(("(body)", "is an empty list; send at least one event"))
         if problems:
             raise InputError(problems)
-        self.ingestor.check(events, indexed=is_batch)
         return events
 
     def _decode(self, body: bytes, origin: Origin, **options: Any) -> Any:
