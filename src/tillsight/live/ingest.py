@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 import structlog
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tillsight.core.decisions import Decision
@@ -34,11 +34,12 @@ from tillsight.live.store import LiveStore
 from tillsight.loyalty.guest import attribute_guest_sales
 from tillsight.pipeline import FUTURE_TOLERANCE
 from tillsight.store import schema
+from tillsight.store.bulk import Bulk
 from tillsight.store.customers import identity_secret
 from tillsight.store.event_log import (
     customer_history,
-    event_row,
     fingerprint,
+    insert_event,
 )
 from tillsight.store.merge import merge_customers
 from tillsight.store.people import remember_contacts
@@ -205,7 +206,7 @@ class Ingestor:
     def _one(
         self, conn: Connection, event: Event, now: datetime, runner: Runner
     ) -> Receipt:
-        seq = _insert_event(conn, event, now)
+        seq = insert_event(conn, event, now)
         if seq is None:
             return Receipt(event.event_id, "duplicate")
         event = attribute_guest_sales(conn, [event], now)[0]
@@ -213,7 +214,8 @@ class Ingestor:
         key = resolution.key
         if key is None:
             return Receipt(event.event_id, "guest")
-        conn.execute(_SET_CUSTOMER, {"seq_": seq, "key_": key})
+        bulk = Bulk(conn)
+        bulk.execute(bulk.sql(_SET_CUSTOMER), (key, seq))
         remember_contacts(conn, [(event, key)], now, self._resolver.region)
 
         if resolution.merge:
@@ -285,38 +287,18 @@ def _apply(
 
 def load_state(conn: Connection, engine: RuleEngine, key: str) -> CustomerState:
     """The customer's stored state (a new one for a blank profile)."""
-    raw = conn.execute(_STATE, {"key_": key}).scalar_one_or_none()
-    data: dict[str, Any] = orjson.loads(raw) if raw else {}
+    bulk = Bulk(conn)
+    rows = bulk.execute(bulk.sql(_STATE), (key,))
+    data: dict[str, Any] = orjson.loads(rows[0][0]) if rows and rows[0][0] else {}
     return CustomerState.from_json(data) if data else engine.new_state(key)
 
 
-def _insert_event(conn: Connection, event: Event, now: datetime) -> int | None:
-    """Insert the event; None when its id is already stored (atomic)."""
-    statement = _INSERT_EVENT[conn.dialect.name == "postgresql"]
-    seq: int | None = conn.execute(
-        statement, event_row(event, None, now)
-    ).scalar_one_or_none()
-    return seq
-
-
-# Built once: making a statement costs more than SQLite takes to run it.
-_INSERT_EVENT = {
-    is_postgres: dialect.insert(schema.events)
-    .on_conflict_do_nothing(index_elements=["event_id"])
-    .returning(schema.events.c.seq)
-    for is_postgres, dialect in ((False, sqlite), (True, postgresql))
-}
-_SET_CUSTOMER = (
-    update(schema.events)
-    .where(schema.events.c.seq == bindparam("seq_"))
-    .values(customer_key=bindparam("key_"))
-)
 _FINGERPRINT = select(schema.events.c.fingerprint).where(
     schema.events.c.event_id == bindparam("id_")
 )
-_STATE = select(schema.customers.c.state).where(
-    schema.customers.c.key == bindparam("key_")
-)
+# The hot path's statements run on the driver's cursor (``store/bulk.py``).
+_SET_CUSTOMER = "UPDATE events SET customer_key = ? WHERE seq = ?"
+_STATE = "SELECT state FROM customers WHERE key = ?"
 
 
 def _record_delivery(

@@ -34,6 +34,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from tillsight.errors import StoreError
 from tillsight.store import schema
+from tillsight.store.bulk import Bulk
 from tillsight.store.db import connect
 
 log = structlog.get_logger("tillsight.live")
@@ -228,7 +229,8 @@ def _begin_immediately(engine: Engine) -> None:
 
     def begin(conn: Connection) -> None:
         immediate = conn.get_execution_options().get(_WRITE_OPTION, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        # On the driver's cursor: SQLAlchemy's own execution costs more here.
+        Bulk(conn).execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     event.listen(engine, "connect", no_implicit_begin)
     event.listen(engine, "begin", begin)

@@ -1,10 +1,14 @@
-"""Fast bulk writes straight through the driver, for the replay's hot path.
+"""Fast statements straight through the driver, for the hot paths.
 
-SQLAlchemy's per-value type processing costs more than SQLite's own insert
-when a replay writes millions of rows, so the hot tables are written with
-plain ``executemany`` and values already in the driver's form: on SQLite the
-same text that ``Money`` and ``UtcDateTime`` store, on PostgreSQL the Python
-objects psycopg adapts. Everything else goes through SQLAlchemy as usual.
+SQLAlchemy's per-statement and per-value work costs more than SQLite's own
+insert when a replay writes millions of rows or the live service handles one
+event in a dozen small statements, so the hot tables are written (and a few
+hot rows read) on the DB-API cursor of the connection's own transaction,
+with values already in the driver's form: on SQLite the same text that
+``Money`` and ``UtcDateTime`` store, on PostgreSQL the Python objects psycopg
+adapts. A driver error is raised as SQLAlchemy's ``DBAPIError``, as if the
+statement had gone through SQLAlchemy, so callers handle one kind of error.
+Everything else goes through SQLAlchemy as usual.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, Table
+from sqlalchemy.exc import DBAPIError
 
 from tillsight.core.timeconv import from_instant_us
 
@@ -26,6 +31,38 @@ class Bulk:
         self.conn = conn
         self.is_postgres = conn.dialect.name == "postgresql"
         self._marker = "%s" if self.is_postgres else "?"
+        driver = conn.connection.driver_connection
+        assert driver is not None, "the connection is closed"
+        self._driver = driver
+        self._error: type[Exception] = conn.dialect.loaded_dbapi.Error
+
+    def sql(self, statement: str) -> str:
+        """``statement`` written with ``?`` markers, in this driver's style."""
+        return statement.replace("?", "%s") if self.is_postgres else statement
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one statement (markers in this driver's style); its rows, if any."""
+        cursor = self._driver.cursor()
+        try:
+            cursor.execute(sql, params)
+            rows: list[tuple[Any, ...]] = (
+                cursor.fetchall() if cursor.description else []
+            )
+        except self._error as exc:
+            raise DBAPIError.instance(sql, params, exc, self._error) from exc
+        finally:
+            cursor.close()
+        return rows
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one statement for each of ``rows``."""
+        cursor = self._driver.cursor()
+        try:
+            cursor.executemany(sql, rows)
+        except self._error as exc:
+            raise DBAPIError.instance(sql, rows, exc, self._error) from exc
+        finally:
+            cursor.close()
 
     def instant(self, value_us: int) -> Any:
         """An instant from microseconds, as this database stores it."""
@@ -65,7 +102,7 @@ class Bulk:
             else:
                 verb = "INSERT OR IGNORE"
         sql = f"{verb} INTO {table.name} ({names}) VALUES ({markers}){tail}"
-        self.conn.exec_driver_sql(sql, list(rows))
+        self.executemany(sql, rows)
 
     def upsert(
         self,
@@ -90,4 +127,4 @@ class Bulk:
             f"INSERT INTO {table.name} ({names}) VALUES ({markers}) "
             f"ON CONFLICT ({key}) DO UPDATE SET {changes}"
         )
-        self.conn.exec_driver_sql(sql, list(rows))
+        self.executemany(sql, rows)

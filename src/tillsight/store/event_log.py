@@ -38,19 +38,14 @@ EVENT_COLUMNS = (
     "payload",
     "received_at",
 )
-
-
-def event_row(
-    event: Event, customer_key: str | None, received_at: datetime
-) -> dict[str, Any]:
-    """The ``events`` row for an event, for a SQLAlchemy insert."""
-    return dict(
-        zip(
-            EVENT_COLUMNS,
-            _values(event, customer_key, event.occurred_at, event.total, received_at),
-            strict=True,
-        )
+_INSERT_ONE = {
+    is_postgres: (
+        f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) "
+        f"VALUES ({', '.join([marker] * len(EVENT_COLUMNS))}) "
+        "ON CONFLICT (event_id) DO NOTHING RETURNING seq"
     )
+    for is_postgres, marker in ((False, "?"), (True, "%s"))
+}
 
 
 def insert_events(
@@ -61,17 +56,30 @@ def insert_events(
     """Append events (with their customer keys) to the log in one statement."""
     bulk = Bulk(conn)
     received = bulk.moment(received_at)
-    rows = [
-        _values(
-            event,
-            key,
-            bulk.moment(event.occurred_at),
-            bulk.money(event.total),
-            received,
-        )
-        for event, key in events
-    ]
+    rows = [event_values(bulk, event, key, received) for event, key in events]
     bulk.insert(schema.events, EVENT_COLUMNS, rows)
+
+
+def insert_event(conn: Connection, event: Event, received_at: datetime) -> int | None:
+    """Append one event without a customer yet; its ``seq``, or None when
+    its id is already stored (atomic: two racing inserts store it once)."""
+    bulk = Bulk(conn)
+    row = event_values(bulk, event, None, bulk.moment(received_at))
+    found = bulk.execute(_INSERT_ONE[bulk.is_postgres], row)
+    return found[0][0] if found else None
+
+
+def event_values(
+    bulk: Bulk, event: Event, customer_key: str | None, received: Any
+) -> tuple[Any, ...]:
+    """The ``events`` row for an event, in :data:`EVENT_COLUMNS` order."""
+    return _values(
+        event,
+        customer_key,
+        bulk.moment(event.occurred_at),
+        bulk.money(event.total),
+        received,
+    )
 
 
 def _values(

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from sqlalchemy import Connection, Table, bindparam, delete, func, select, update
+from sqlalchemy import Connection, Table, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tillsight.core.decisions import Decision, Kind
@@ -263,19 +263,16 @@ def save_states(
         schema.customers, _CUSTOMER_COLUMNS, rows, key="key", keep=("created_at",)
     )
     for start in range(0, len(keys), _CHUNK):
-        conn.execute(_DELETE_TIMERS, {"keys": keys[start : start + _CHUNK]})
+        chunk = keys[start : start + _CHUNK]
+        markers = ", ".join("?" * len(chunk))
+        bulk.execute(
+            bulk.sql(f"DELETE FROM timers WHERE customer_key IN ({markers})"), chunk
+        )
     bulk.insert(
         schema.timers,
         ("customer_key", "rule_id", "due_at", "cause_event_id"),
         timer_rows,
     )
-
-
-# Built once: the live service saves one customer at a time, and building the
-# statement each time cost more than running it.
-_DELETE_TIMERS = delete(schema.timers).where(
-    schema.timers.c.customer_key.in_(bindparam("keys", expanding=True))
-)
 
 
 def _customer_row(bulk: Bulk, state: CustomerState, stamp: Any) -> tuple[Any, ...]:
