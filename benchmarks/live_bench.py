@@ -172,6 +172,7 @@ async def paced(
     prefix: str = "P",
     connections: int = 64,
     label: str | None = None,
+    timeline: bool = False,
 ) -> Run:
     """Send ``rate`` requests/s for ``seconds``, open loop; latency from due time.
 
@@ -197,9 +198,11 @@ async def paced(
         writer.write(head + b"Content-Length: %d\r\n\r\n" % len(body) + body)
         status = await _answer(reader)
         latencies.append(time.perf_counter() - due)
+        by_second.setdefault(int(due - began), []).append(latencies[-1])
         failures += status not in (200, 202)
         pool.put_nowait((reader, writer))
 
+    by_second: dict[int, list[float]] = {}
     cpu_before = server.cpu_s()
     began = time.perf_counter()
     if rate > 0:
@@ -228,6 +231,13 @@ async def paced(
     while not pool.empty():
         pool.get_nowait()[1].close()
 
+    if timeline:
+        for second, values in sorted(by_second.items()):
+            values.sort()
+            print(
+                f"  second {second:3d}: {len(values):4d} answers, p50 "
+                f"{values[len(values) // 2] * 1000:7.1f} ms, max {values[-1] * 1000:7.1f} ms"
+            )
     ordered = sorted(latencies)
     return Run(
         label or f"{path} paced {rate:g}/s",
@@ -280,6 +290,14 @@ def main() -> None:
     parser.add_argument("--paced-seconds", type=float, default=20.0)
     parser.add_argument("--customers", type=int, default=1000)
     parser.add_argument(
+        "--paced-only", action="store_true", help="skip the closed-loop runs"
+    )
+    parser.add_argument(
+        "--timeline",
+        action="store_true",
+        help="print the paced run's latency second by second",
+    )
+    parser.add_argument(
         "--python-client",
         action="store_true",
         help="use the Python client for closed loops even when wrk is present",
@@ -296,7 +314,8 @@ def main() -> None:
     server = Server(db_url)
     try:
         server.wait_ready()
-        _closed_runs(server, key, args)
+        if not args.paced_only:
+            _closed_runs(server, key, args)
         run = asyncio.run(
             paced(
                 server,
@@ -305,6 +324,7 @@ def main() -> None:
                 args.rate,
                 args.paced_seconds,
                 args.customers,
+                timeline=args.timeline,
             )
         )
         print(run.line(), flush=True)

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, func, select
 from tillsight.core.events import Event
 from tillsight.core.programme import Programme
 from tillsight.loyalty import codes
-from tillsight.loyalty.rewards import customer_rewards, issue
+from tillsight.loyalty.rewards import customer_rewards, insert_rewards, issue
 from tillsight.loyalty.tables import redemption_attempts, rewards
 from tillsight.pipeline import Replayer, ReplaySummary
 from tillsight.store import queries, schema
@@ -256,3 +256,41 @@ def test_an_operator_reward_expires_at_the_same_wall_clock_time(
     assert reward.expires_at - reward.issued_at == timedelta(days=45, hours=-1)
     assert reward.stage_at_issue == "new"
     assert reward.source == "operator"
+
+
+def test_a_code_another_reward_has_is_redrawn_and_a_known_issue_key_skipped(
+    store: Engine, programme: Programme
+) -> None:
+    replay(store, programme, third_purchases("C1"))
+    key = key_of(store, "C1")
+    taken = give(store, programme, "C1", "2025-03-04T10:00:00+00:00")
+    row = {
+        "issue_key": "import:clash",
+        "customer_key": key,
+        "kind": "surprise",
+        "value": Decimal("5.00"),
+        "campaign": "surprise",
+        "source": "import",
+        "held_out": False,
+        "code": taken,
+        "issued_at": at("2025-03-05T10:00:00+00:00"),
+        "expires_at": at("2025-04-05T10:00:00+00:00"),
+    }
+
+    with store.begin() as conn:
+        insert_rewards(conn, [row, row], at("2025-03-05T10:00:00+00:00"))
+    with store.begin() as conn:
+        insert_rewards(
+            conn, [row | {"value": Decimal("9.00")}], at("2025-03-06T10:00:00+00:00")
+        )
+
+    with store.connect() as conn:
+        found = conn.execute(
+            select(rewards.c.code, rewards.c.value).where(
+                rewards.c.issue_key == "import:clash"
+            )
+        ).all()
+    assert len(found) == 1
+    code, value = found[0]
+    assert code is not None and code != taken
+    assert value == Decimal("5.00")

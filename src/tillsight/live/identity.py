@@ -21,8 +21,11 @@ from tillsight.identity import hints
 from tillsight.live.store import LiveStore
 from tillsight.store import schema
 from tillsight.store.bulk import Bulk
-from tillsight.store.customers import blank_customer, new_customer_key
-from tillsight.store.writer import insert_ignoring_duplicates
+from tillsight.store.customers import (
+    claim_hints,
+    insert_blank_customers,
+    new_customer_key,
+)
 
 Pair = tuple[str, str]
 
@@ -60,7 +63,7 @@ class Resolver:
         made = None
         if not keys:
             made = new_customer_key()
-            conn.execute(schema.customers.insert(), [blank_customer(made, now)])
+            insert_blank_customers(conn, [made], now)
             keys = [made]
         self._store.lock_customers(conn, keys)
 
@@ -78,11 +81,7 @@ class Resolver:
         made: str | None,
     ) -> list[str]:
         """Insert the new hints for ``key``; hints another request won stay its."""
-        insert_ignoring_duplicates(
-            conn,
-            schema.identities,
-            [{"kind": k, "value": v, "customer_key": key} for k, v in missing],
-        )
+        claim_hints(conn, [(kind, value, key) for kind, value in missing])
         keys = _keys_in_order(pairs, _owners(conn, pairs))
         if made is not None and made not in keys:
             # Another request made this customer first; ours was never used.

@@ -15,7 +15,6 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection, select, update
-from sqlalchemy.exc import IntegrityError
 
 from tillsight.core.decisions import Decision
 from tillsight.core.programme import Programme
@@ -24,6 +23,7 @@ from tillsight.errors import ConflictError, NotFoundError
 from tillsight.loyalty import codes
 from tillsight.loyalty.tables import rewards
 from tillsight.store import schema
+from tillsight.store.bulk import Bulk
 
 _CODE_TRIES = 5
 
@@ -147,27 +147,58 @@ def insert_rewards(
 ) -> None:
     """Insert reward rows, skipping issue keys already there; codes are added.
 
-    Codes are drawn from about 2**57, so a batch is written in one statement
-    inside a savepoint; on the rare clash with a code (or an issue key another
-    process wrote meanwhile) the batch goes again row by row, checking each.
+    Codes are drawn from about 2**57. The rows go in one statement that skips
+    any row breaking a unique key: an issue key already stored (issued before,
+    or by another process meanwhile) is meant to be skipped; a drawn code that
+    another reward already has is so rare that those rows simply go again,
+    one by one, with codes checked free first.
     """
-    known = known_issue_keys(conn, [row["issue_key"] for row in rows])
+    bulk = Bulk(conn)
+    seen: set[str] = set()
     fresh: list[dict[str, Any]] = []
     for row in rows:
-        if row["issue_key"] in known:
+        if row["issue_key"] in seen:
             continue
-        known.add(row["issue_key"])
+        seen.add(row["issue_key"])
         code = row.get("code") or (None if row["held_out"] else codes.new_code())
         fresh.append({**row, "code": code, "recorded_at": recorded_at})
     if not fresh:
         return
-    try:
-        with conn.begin_nested():
-            conn.execute(rewards.insert(), fresh)
-    except IntegrityError:
-        for row in fresh:
-            if not has_issue_key(conn, row["issue_key"]):
-                _insert_with_fresh_code(conn, {**row, "code": None})
+    bulk.insert(
+        rewards,
+        _COLUMNS,
+        [_driver_row(bulk, row) for row in fresh],
+        ignore_duplicates=True,
+    )
+    stored = known_issue_keys(conn, [row["issue_key"] for row in fresh])
+    for row in fresh:
+        if row["issue_key"] not in stored:
+            _insert_with_fresh_code(conn, {**row, "code": None})
+
+
+_COLUMNS = tuple(column.name for column in rewards.columns if column.name != "id")
+_DEFAULTS: dict[str, Any] = {"offer": "", "held_out": False}
+_MONEY = frozenset({"value", "redeemed_basket"})
+_MOMENTS = frozenset(
+    {"issued_at", "expires_at", "redeemed_at", "withdrawn_at", "recorded_at"}
+)
+
+
+def _driver_row(bulk: Bulk, row: dict[str, Any]) -> tuple[Any, ...]:
+    """A reward row in :data:`_COLUMNS` order, in the driver's form."""
+    values: list[Any] = []
+    for name in _COLUMNS:
+        value = row.get(name, _DEFAULTS.get(name))
+        if value is None:
+            pass
+        elif name in _MONEY:
+            value = bulk.money(Decimal(value))
+        elif name in _MOMENTS:
+            value = bulk.moment(value)
+        elif name == "held_out":
+            value = bulk.flag(bool(value))
+        values.append(value)
+    return tuple(values)
 
 
 def withdraw_rewards(
@@ -294,31 +325,29 @@ def _is_reward_action(decision: Decision) -> bool:
 
 
 def _event_stores(conn: Connection, event_ids: set[str]) -> dict[str, str | None]:
-    events = schema.events
-    found: dict[str, str | None] = {}
-    ids = sorted(event_ids)
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        rows = conn.execute(
-            select(events.c.event_id, events.c.store).where(
-                events.c.event_id.in_(chunk)
-            )
-        )
-        found.update({row.event_id: row.store for row in rows})
-    return found
+    return dict(
+        _in_chunks(conn, "SELECT event_id, store FROM events", sorted(event_ids))
+    )
 
 
 def known_issue_keys(conn: Connection, keys: list[str]) -> set[str]:
     """Which of these issue keys already have a reward."""
-    found: set[str] = set()
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
-        found.update(
-            conn.execute(
-                select(rewards.c.issue_key).where(rewards.c.issue_key.in_(chunk))
-            ).scalars()
-        )
-    return found
+    found = _in_chunks(conn, "SELECT issue_key, NULL FROM rewards", keys, "issue_key")
+    return {key for key, _ in found}
+
+
+def _in_chunks(
+    conn: Connection, select_sql: str, values: list[str], column: str = "event_id"
+) -> list[tuple[Any, ...]]:
+    """Rows of ``select_sql WHERE column IN values`` (the driver's cursor)."""
+    bulk = Bulk(conn)
+    rows: list[tuple[Any, ...]] = []
+    for start in range(0, len(values), 500):
+        chunk = values[start : start + 500]
+        markers = ", ".join("?" * len(chunk))
+        sql = bulk.sql(f"{select_sql} WHERE {column} IN ({markers})")
+        rows += bulk.execute(sql, chunk)
+    return rows
 
 
 def _require_customer(conn: Connection, key: str) -> None:

@@ -70,7 +70,11 @@ class Bulk:
 
     def moment(self, value: datetime | None) -> Any:
         """An aware datetime, as this database stores it."""
-        if value is None or self.is_postgres:
+        if value is None:
+            return value
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} cannot be stored as an instant")
+        if self.is_postgres:
             return value
         return value.astimezone(UTC).isoformat(timespec="microseconds")
 
@@ -94,14 +98,10 @@ class Bulk:
             return
         names = ", ".join(columns)
         markers = ", ".join([self._marker] * len(columns))
-        verb = "INSERT"
-        tail = ""
-        if ignore_duplicates:
-            if self.is_postgres:
-                tail = " ON CONFLICT DO NOTHING"
-            else:
-                verb = "INSERT OR IGNORE"
-        sql = f"{verb} INTO {table.name} ({names}) VALUES ({markers}){tail}"
+        # Not SQLite's INSERT OR IGNORE: that also drops rows that break a
+        # NOT NULL or CHECK constraint, where PostgreSQL would refuse them.
+        tail = " ON CONFLICT DO NOTHING" if ignore_duplicates else ""
+        sql = f"INSERT INTO {table.name} ({names}) VALUES ({markers}){tail}"
         self.executemany(sql, rows)
 
     def upsert(

@@ -5,13 +5,14 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from decimal import Decimal
 
 from sqlalchemy import Connection, select, tuple_
 
 from tillsight.core.events import Identity
 from tillsight.identity import hints
 from tillsight.store import schema
+from tillsight.store.bulk import Bulk
 from tillsight.store.writer import insert_ignoring_duplicates
 
 _CHUNK = 400
@@ -56,22 +57,21 @@ class Directory:
         """A key for each identity (None for a guest), in the same order."""
         per_event = [hints(i, self._secret, self._region) for i in identities]
         self._load(conn, {pair for pairs in per_event for pair in pairs})
-        new_customers: list[dict[str, Any]] = []
-        new_pairs: list[dict[str, Any]] = []
+        new_customers: list[str] = []
+        new_pairs: list[tuple[str, str, str]] = []
         keys = [
             self._key_for(pairs, now, new_customers, new_pairs) for pairs in per_event
         ]
-        if new_customers:
-            conn.execute(schema.customers.insert(), new_customers)
-        insert_ignoring_duplicates(conn, schema.identities, new_pairs)
+        insert_blank_customers(conn, new_customers, now)
+        claim_hints(conn, new_pairs)
         return keys
 
     def _key_for(
         self,
         pairs: list[tuple[str, str]],
         now: datetime,
-        new_customers: list[dict[str, Any]],
-        new_pairs: list[dict[str, Any]],
+        new_customers: list[str],
+        new_pairs: list[tuple[str, str, str]],
     ) -> str | None:
         if not pairs:
             return None
@@ -82,11 +82,11 @@ class Directory:
             self._merge_later(key, others)
         if key is None:
             key = new_customer_key()
-            new_customers.append(blank_customer(key, now))
+            new_customers.append(key)
         for kind, value in pairs:
             if (kind, value) not in self._cache:
                 self._cache[(kind, value)] = key
-                new_pairs.append({"kind": kind, "value": value, "customer_key": key})
+                new_pairs.append((kind, value, key))
         return key
 
     def _merge_later(self, survivor: str, others: list[str]) -> None:
@@ -120,15 +120,38 @@ class Directory:
                 self._cache[(kind, value)] = key
 
 
-def blank_customer(key: str, now: datetime) -> dict[str, Any]:
-    """The ``customers`` row of a profile that has no events applied yet."""
-    return {
-        "key": key,
-        "segments": "[]",
-        "purchase_count": 0,
-        "lifetime_net_spend": 0,
-        "points_balance": 0,
-        "state": "{}",
-        "created_at": now,
-        "updated_at": now,
-    }
+def insert_blank_customers(
+    conn: Connection, keys: Sequence[str], now: datetime
+) -> None:
+    """Insert profiles that have no events applied yet."""
+    bulk = Bulk(conn)
+    stamp = bulk.moment(now)
+    zero = bulk.money(Decimal(0))
+    bulk.insert(
+        schema.customers,
+        _BLANK_COLUMNS,
+        [(key, "[]", 0, zero, 0, "{}", stamp, stamp) for key in keys],
+    )
+
+
+def claim_hints(conn: Connection, rows: Sequence[tuple[str, str, str]]) -> None:
+    """Give each ``(kind, value)`` hint to its customer key; a hint already
+    held by someone is left to its holder (atomic: racing claims, one wins)."""
+    Bulk(conn).insert(
+        schema.identities,
+        ("kind", "value", "customer_key"),
+        rows,
+        ignore_duplicates=True,
+    )
+
+
+_BLANK_COLUMNS = (
+    "key",
+    "segments",
+    "purchase_count",
+    "lifetime_net_spend",
+    "points_balance",
+    "state",
+    "created_at",
+    "updated_at",
+)
