@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -48,6 +49,12 @@ def serve(
     configure_logging(json_output=json_logs)
     service = LiveService.open(db, programme)
     app = create_app(service, close_on_shutdown=True)
+    # Everything made so far (modules, the programme, SQLAlchemy's tables)
+    # lives as long as the process: keep it out of the garbage collector's
+    # full passes, which otherwise stall requests for tens of milliseconds
+    # (the paced live benchmark's p99 halves).
+    gc.collect()
+    gc.freeze()
     uvicorn.run(app, host=host, port=port, access_log=False, log_config=None)
 
 

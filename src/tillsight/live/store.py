@@ -15,6 +15,13 @@ transaction each, for one BEGIN and one COMMIT. No caller hears back before
 the commit. If any work in a group fails, the group is rolled back and each
 of its works is run again in a transaction of its own, so a failure reaches
 only its own caller, exactly as without grouping.
+
+SQLite copies the write-ahead log back into the database file (a
+checkpoint, with an fsync) inside whichever commit makes the log long
+enough, which stalls that commit and every request waiting on it. The live
+store turns that off for its connections and checkpoints from a thread of
+its own every second instead (``PASSIVE``: it never waits for, nor blocks,
+the writer), and once more, fully, when it is disposed of.
 """
 
 from __future__ import annotations
@@ -46,6 +53,8 @@ _RETRIED_STATES = {"40001", "40P01"}
 _ATTEMPTS = 5
 #: The most works one group transaction takes; more wait for the next group.
 _GROUP_MAX = 64
+#: Seconds between background checkpoints of SQLite's write-ahead log.
+_CHECKPOINT_EVERY = 1.0
 
 
 class LiveStore:
@@ -57,10 +66,12 @@ class LiveStore:
         self._writer = engine.execution_options(**{_WRITE_OPTION: True})
         self._local_lock: threading.Lock | None = None
         self._group: GroupCommit | None = None
+        self._checkpoints: Checkpointer | None = None
         if engine.dialect.name == "sqlite":
             _begin_immediately(engine)
             self._local_lock = threading.Lock()
             self._group = GroupCommit(self._grouped, self._alone)
+            self._checkpoints = Checkpointer(engine, _CHECKPOINT_EVERY)
 
     @classmethod
     def open(cls, url: str | None = None) -> LiveStore:
@@ -71,13 +82,19 @@ class LiveStore:
         """Run ``work`` in one write transaction, again if it lost a race."""
         if self._group is None or self._group.is_writer_thread():
             return self._alone(work)
+        self._start_checkpoints()
         return self._group.submit(work).result()
 
     async def write_async(self, work: Callable[[Connection], T]) -> T:
         """:meth:`write` for a coroutine: the event loop goes on meanwhile."""
         if self._group is None:
             return await asyncio.to_thread(self.write, work)
+        self._start_checkpoints()
         return await asyncio.wrap_future(self._group.submit(work))
+
+    def _start_checkpoints(self) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.start()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -104,6 +121,8 @@ class LiveStore:
         """Stop the writer thread and close every pooled connection."""
         if self._group is not None:
             self._group.stop()
+        if self._checkpoints is not None:
+            self._checkpoints.stop()
         self.engine.dispose()
 
     def _alone(self, work: Callable[[Connection], T]) -> T:
@@ -221,17 +240,64 @@ class GroupCommit:
                 job.future.set_exception(exc)
 
 
-def _begin_immediately(engine: Engine) -> None:
-    """Make SQLite transactions explicit; writers take the lock at BEGIN."""
+class Checkpointer:
+    """Copies SQLite's write-ahead log into the database file, in a thread."""
 
-    def no_implicit_begin(dbapi_connection: Any, _record: Any) -> None:
+    def __init__(self, engine: Engine, every: float) -> None:
+        self._engine = engine
+        self._every = every
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._starting = threading.Lock()
+
+    def start(self) -> None:
+        """Begin checkpointing every ``every`` seconds (once; later calls pass)."""
+        if self._thread is not None:
+            return
+        with self._starting:
+            if self._thread is None and not self._stopping.is_set():
+                self._thread = threading.Thread(
+                    target=self._run, name="wal-checkpoint", daemon=True
+                )
+                self._thread.start()
+
+    def stop(self) -> None:
+        """End the thread, then checkpoint everything and empty the log."""
+        with self._starting:
+            self._stopping.set()
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(timeout=30)
+            self.checkpoint("TRUNCATE")
+
+    def checkpoint(self, mode: str = "PASSIVE") -> None:
+        """One checkpoint; a failure is logged, the next one tries again."""
+        try:
+            with self._engine.connect() as conn:
+                Bulk(conn).execute(f"PRAGMA wal_checkpoint({mode})")
+        except SQLAlchemyError as exc:
+            log.warning("wal_checkpoint_failed", mode=mode, error=str(exc))
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self._every):
+            self.checkpoint()
+
+
+def _begin_immediately(engine: Engine) -> None:
+    """Make SQLite transactions explicit; writers take the lock at BEGIN.
+
+    The store's own checkpointer moves the log back; commits do not.
+    """
+
+    def configure(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
+        dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
 
     def begin(conn: Connection) -> None:
         immediate = conn.get_execution_options().get(_WRITE_OPTION, False)
         # On the driver's cursor: SQLAlchemy's own execution costs more here.
         Bulk(conn).execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
-    event.listen(engine, "connect", no_implicit_begin)
+    event.listen(engine, "connect", configure)
     event.listen(engine, "begin", begin)
     engine.dispose()
