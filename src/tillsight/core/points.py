@@ -72,8 +72,9 @@ class PointsBook:
         purchase.points = max(
             int(spend.quantize(Decimal(1), rounding=self._rounding)), 0
         )
-        purchase.line_points = self._tagged_line_points(now.event.lines)
-        earned = purchase.points + sum(purchase.line_points.values())
+        line_points = self._tagged_line_points(now.event.lines)
+        purchase.line_points = line_points or None
+        earned = purchase.points + sum(line_points.values())
         if earned > 0:
             self.credit(state, now, earned, "earn", "points:earn")
 
@@ -343,8 +344,11 @@ def _take_line_points(
     A partial return that does not name its lines keeps them: nothing says
     which line came back.
     """
-    keys = list(purchase.line_points) if is_full else line_ids
-    return sum(purchase.line_points.pop(key, 0) for key in keys)
+    held = purchase.line_points
+    if not held:
+        return 0
+    keys = list(held) if is_full else line_ids
+    return sum(held.pop(key, 0) for key in keys)
 
 
 def _expired(lot: Lot, due_us: int) -> bool:
