@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -13,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from ingest_helpers import HEADER, make_mapping, split
 
-from tillsight.core.events import Event
+from tillsight.core.events import Event, EventType, Redemption
 from tillsight.errors import InputError, RowError
 from tillsight.ingest import read_csv, read_jsonl
 from tillsight.ingest.canonical import AMOUNT, QUANTITY
@@ -124,6 +125,39 @@ def test_redeemed_points_beyond_any_till_are_a_row_error(tmp_path: Path) -> None
     events, errors = split(read_jsonl(path, LONDON))
 
     assert events == [] and errors[0].errors[0][0] == "redemptions[0].points"
+
+
+@pytest.mark.parametrize(
+    ("redemption", "field"),
+    [
+        ({"code": "ABCD-EFGH", "amount": "-99999.00"}, "redemptions[0].amount"),
+        ({"amount": "50.00"}, "redemptions[0]"),
+    ],
+)
+def test_a_tender_that_adds_money_or_names_nothing_is_a_row_error(
+    tmp_path: Path, redemption: dict[str, str], field: str
+) -> None:
+    body = json.loads(jsonl_line("1"))
+    body["redemptions"] = [redemption]
+    path = tmp_path / "till.jsonl"
+    path.write_text(json.dumps(body) + "\n", encoding="utf-8")
+
+    events, errors = split(read_jsonl(path, LONDON))
+
+    assert events == [] and [name for name, _ in errors[0].errors] == [field]
+
+
+def test_paid_never_exceeds_the_total_whatever_a_source_built() -> None:
+    event = Event(
+        event_id="E1",
+        type=EventType.PURCHASE,
+        occurred_at=datetime(2025, 6, 1, 12, tzinfo=UTC),
+        total=Decimal("1.00"),
+        currency="GBP",
+        redemptions=(Redemption("ABCD-EFGH", 0, Decimal("-99999.00")),),
+    )
+
+    assert event.paid == Decimal("1.00")
 
 
 numbers = st.decimals(allow_nan=False, allow_infinity=False) | st.decimals(

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+_ZERO = Decimal(0)
+
 
 class EventType(enum.StrEnum):
     """What happened at the till."""
@@ -93,8 +95,9 @@ class Event:
     @property
     def paid(self) -> Decimal:
         """What the customer paid in money: the total less vouchers and points."""
-        taken = sum((r.amount for r in self.redemptions), Decimal(0))
-        return max(self.total - taken, Decimal(0))
+        # A tender only ever takes money off, whatever a source sent.
+        taken = sum((max(r.amount, _ZERO) for r in self.redemptions), _ZERO)
+        return max(self.total - taken, _ZERO)
 
     @property
     def is_guest(self) -> bool:

@@ -338,8 +338,13 @@ def _check_return_fields(
     model: CanonicalEvent, problems: list[tuple[str, str]]
 ) -> None:
     for index, redemption in enumerate(model.redemptions):
+        where = f"redemptions[{index}]"
         problem = AMOUNT.problem(redemption.amount)
-        _check(problems, f"redemptions[{index}].amount", problem)
+        if problem is None and redemption.amount < 0:
+            problem = f"{redemption.amount} is negative: a tender takes money off"
+        _check(problems, f"{where}.amount", problem)
+        if redemption.code is None and not redemption.points:
+            problems.append((where, "names neither a reward code nor points"))
     if model.type == "return":
         if model.redemptions:
             problems.append(("redemptions", "a return never spends a reward"))
