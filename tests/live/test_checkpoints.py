@@ -67,3 +67,30 @@ def test_the_background_thread_copies_the_log_while_the_store_runs(
         store.dispose()
 
     assert grown > before + 500 * 2000
+
+
+def test_under_steady_writes_the_log_keeps_starting_over(sqlite_url: str) -> None:
+    # Only a checkpoint that leaves nothing uncopied lets the next write start
+    # the log from its beginning; with writes every few milliseconds a
+    # PASSIVE one alone never does, and the log grows by every byte written.
+    store = LiveStore.open(sqlite_url)
+    store._checkpoints._every = 0.1  # type: ignore[union-attr]
+    wal = Path(f"{database_file(sqlite_url)}-wal")
+    largest = written = 0
+    value = "y" * 50_000
+
+    def work(conn: Connection) -> None:
+        conn.execute(schema.settings.delete().where(schema.settings.c.name == "big"))
+        conn.execute(schema.settings.insert(), [{"name": "big", "value": value}])
+
+    try:
+        deadline = time.monotonic() + 4
+        while time.monotonic() < deadline:
+            store.write(work)
+            written += len(value)
+            largest = max(largest, wal.stat().st_size)
+    finally:
+        store.dispose()
+
+    assert written > 40_000_000
+    assert largest < written / 4

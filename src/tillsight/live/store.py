@@ -20,8 +20,16 @@ SQLite copies the write-ahead log back into the database file (a
 checkpoint, with an fsync) inside whichever commit makes the log long
 enough, which stalls that commit and every request waiting on it. The live
 store turns that off for its connections and checkpoints from a thread of
-its own every second instead (``PASSIVE``: it never waits for, nor blocks,
-the writer), and once more, fully, when it is disposed of.
+its own instead, every second, in two steps: a ``PASSIVE`` checkpoint
+copies what the log holds without waiting for, or blocking, the writer;
+then a ``RESTART`` checkpoint holds the writer back just long enough to copy
+the few pages written meanwhile, so that the next write starts the log
+again from its beginning. Without that second step the log never starts
+over while writes keep coming, and grows without end. It gives up after
+``_RESTART_PATIENCE_MS`` when readers or the writer are in the way (and tries
+again a second later), and a log that did grow is cut back to
+``_LOG_SIZE_LIMIT`` bytes when it starts over. The store checkpoints fully
+once more when it is disposed of.
 """
 
 from __future__ import annotations
@@ -55,6 +63,10 @@ _ATTEMPTS = 5
 _GROUP_MAX = 64
 #: Seconds between background checkpoints of SQLite's write-ahead log.
 _CHECKPOINT_EVERY = 1.0
+#: How long the restarting checkpoint waits for readers and the writer.
+_RESTART_PATIENCE_MS = 100
+#: What a grown write-ahead log is cut back to when it starts over.
+_LOG_SIZE_LIMIT = 64 * 1024 * 1024
 
 
 class LiveStore:
@@ -270,17 +282,26 @@ class Checkpointer:
             thread.join(timeout=30)
             self.checkpoint("TRUNCATE")
 
-    def checkpoint(self, mode: str = "PASSIVE") -> None:
-        """One checkpoint; a failure is logged, the next one tries again."""
+    def checkpoint(self, mode: str = "PASSIVE", patience_ms: int | None = None) -> None:
+        """One checkpoint, waiting at most ``patience_ms`` for others when
+        given; a failure is logged and the next one tries again."""
         try:
             with self._engine.connect() as conn:
-                Bulk(conn).execute(f"PRAGMA wal_checkpoint({mode})")
+                bulk = Bulk(conn)
+                usual = bulk.execute("PRAGMA busy_timeout")[0][0]
+                if patience_ms is not None:
+                    bulk.execute(f"PRAGMA busy_timeout={int(patience_ms)}")
+                try:
+                    bulk.execute(f"PRAGMA wal_checkpoint({mode})")
+                finally:
+                    bulk.execute(f"PRAGMA busy_timeout={int(usual)}")
         except SQLAlchemyError as exc:
             log.warning("wal_checkpoint_failed", mode=mode, error=str(exc))
 
     def _run(self) -> None:
         while not self._stopping.wait(self._every):
-            self.checkpoint()
+            self.checkpoint("PASSIVE")
+            self.checkpoint("RESTART", _RESTART_PATIENCE_MS)
 
 
 def _begin_immediately(engine: Engine) -> None:
@@ -292,6 +313,7 @@ def _begin_immediately(engine: Engine) -> None:
     def configure(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
+        dbapi_connection.execute(f"PRAGMA journal_size_limit={_LOG_SIZE_LIMIT}")
 
     def begin(conn: Connection) -> None:
         immediate = conn.get_execution_options().get(_WRITE_OPTION, False)
