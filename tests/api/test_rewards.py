@@ -188,6 +188,21 @@ def test_an_expired_code_is_refused_and_stays_unused(
     assert attempts(service) == [("refused", "REWARD_EXPIRED")]
 
 
+def test_a_use_dated_before_the_issue_is_refused_so_expiry_cannot_be_dodged(
+    shoppers: TestClient, service: LiveService
+) -> None:
+    code = issue(shoppers)["code"]
+
+    response = shoppers.post(
+        f"/v1/rewards/{code}/redeem",
+        json={"customer_id": "C1", "at": "2000-01-01T00:00:00+00:00"},
+    )
+
+    assert refusal(response) == "REWARD_NOT_YET_ISSUED"
+    assert shoppers.get(f"/v1/rewards/{code}").json()["redeemed_at"] is None
+    assert attempts(service) == [("refused", "REWARD_NOT_YET_ISSUED")]
+
+
 def test_someone_elses_code_is_refused_and_stays_theirs(
     shoppers: TestClient, service: LiveService
 ) -> None:
@@ -242,6 +257,7 @@ def test_a_guest_sale_with_a_code_redeems_it_for_its_owner(
 ) -> None:
     issued = issue(shoppers)
     guest_sale = purchase("G1", "C1") | {
+        "occurred_at": "2025-06-10T09:30:00+00:00",  # after the reward's issue
         "customer": {},
         "redemptions": [{"code": issued["code"], "amount": "10.00"}],
     }

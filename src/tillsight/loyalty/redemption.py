@@ -36,6 +36,7 @@ REWARD_UNKNOWN = "REWARD_UNKNOWN"
 REWARD_NOT_YOURS = "REWARD_NOT_YOURS"
 REWARD_HELD_OUT = "REWARD_HELD_OUT"
 REWARD_WITHDRAWN = "REWARD_WITHDRAWN"
+REWARD_NOT_YET_ISSUED = "REWARD_NOT_YET_ISSUED"
 
 _MESSAGES = {
     VOUCHER_ALREADY_USED: "this reward has already been redeemed",
@@ -44,6 +45,7 @@ _MESSAGES = {
     REWARD_NOT_YOURS: "this reward belongs to another customer",
     REWARD_WITHDRAWN: "this reward was withdrawn: a later-arriving sale showed "
     "that the rule that issued it did not hold",
+    REWARD_NOT_YET_ISSUED: "the redemption time is before the reward was issued",
 }
 
 
@@ -160,6 +162,9 @@ def _refusal(row: Any, attempt: Attempt) -> str | None:
         return VOUCHER_ALREADY_USED
     if attempt.at >= row.expires_at:
         return REWARD_EXPIRED
+    if attempt.at < row.issued_at:
+        # A back-dated use would also slip past the expiry check above.
+        return REWARD_NOT_YET_ISSUED
     return None
 
 

@@ -1,8 +1,9 @@
 """Rewards over HTTP: issue (admin), look up (read), redeem (a till's key).
 
 A refused redemption answers 409 with its code (``VOUCHER_ALREADY_USED``,
-``REWARD_EXPIRED``, ``REWARD_UNKNOWN``, ``REWARD_NOT_YOURS``) after the
-attempt has been recorded.
+``REWARD_EXPIRED``, ``REWARD_UNKNOWN``, ``REWARD_NOT_YOURS``,
+``REWARD_WITHDRAWN``, ``REWARD_NOT_YET_ISSUED``) after the attempt has been
+recorded.
 """
 
 from __future__ import annotations
