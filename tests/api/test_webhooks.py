@@ -256,3 +256,22 @@ def _count(http: TestClient, table: object) -> int:
     live = http.app.state.service  # type: ignore[attr-defined]
     with live.store.read() as conn:
         return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def test_a_square_refund_without_an_access_token_waits_in_quarantine(
+    db_url: str, clock: FixedClock
+) -> None:
+    live = service(db_url, "USD", clock)  # no TILLSIGHT_SQUARE_ACCESS_TOKEN
+    body = (FIXTURES / "square" / "RefundUpdatedEvent.json").read_bytes()
+    with TestClient(create_app(live)) as http:
+        response = send_square(http, body)
+    entry = live.quarantine.get(response.json()["quarantine_id"])  # type: ignore[attr-defined]
+    live.close()
+
+    # Kept for an operator's retry once the token is set; Square need not
+    # retry a delivery it cannot make succeed.
+    assert response.status_code == 200  # type: ignore[attr-defined]
+    assert response.json()["status"] == "quarantined"  # type: ignore[attr-defined]
+    assert entry.reason == "remote_failure"
+    assert "TILLSIGHT_SQUARE_ACCESS_TOKEN" in entry.errors[0][1]
+    assert entry.body == body

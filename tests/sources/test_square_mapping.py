@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tillsight.core.events import EventType, Identity
-from tillsight.errors import ConfigError, InputError, NotFoundError
+from tillsight.errors import InputError, NotFoundError, RemoteError
 from tillsight.sources import square_to_events
 
 Loader = Callable[[str], Any]
@@ -367,7 +367,7 @@ def test_order_and_refund_webhooks_need_a_fetch_function(
     payload = square_sample(sample)
     payload["data"]["object"].get("order_updated", {})["state"] = "COMPLETED"
 
-    with pytest.raises(ConfigError, match="fetch_order"):
+    with pytest.raises(RemoteError, match="TILLSIGHT_SQUARE_ACCESS_TOKEN"):
         square_to_events(payload)
 
 

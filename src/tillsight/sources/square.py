@@ -32,7 +32,7 @@ from decimal import Decimal
 from typing import Any
 
 from tillsight.core.events import Event, EventType, Identity, Line
-from tillsight.errors import ConfigError, NotFoundError
+from tillsight.errors import NotFoundError, RemoteError
 from tillsight.sources._payload import (
     AdapterResult,
     JSONObject,
@@ -302,9 +302,11 @@ def _not_negative(total: Decimal, path: str) -> Decimal:
 
 def _required(fetch_order: OrderFetcher | None, kind: object) -> OrderFetcher:
     if fetch_order is None:
-        raise ConfigError(
-            f"Square {kind} webhooks need fetch_order to read the full order; "
-            "pass SquareOrdersClient.retrieve_order"
+        # A RemoteError, so the service keeps the delivery for a retry.
+        raise RemoteError(
+            f"Square {kind} webhooks carry only a summary and the full order "
+            "cannot be fetched: no Square access token is configured "
+            "(TILLSIGHT_SQUARE_ACCESS_TOKEN)"
         )
     return fetch_order
 
