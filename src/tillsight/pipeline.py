@@ -26,6 +26,7 @@ from tillsight.core.runner import Runner
 from tillsight.core.state import CustomerState
 from tillsight.core.timeconv import from_instant_us, instant_us
 from tillsight.errors import RowError
+from tillsight.ingest.sanity import event_problems
 from tillsight.loyalty.guest import attribute_guest_sales
 from tillsight.loyalty.redemption import Outcome
 from tillsight.store import schema
@@ -148,6 +149,10 @@ class Replayer:
                         item,
                     )
                 )
+                continue
+            problems = event_problems(item)
+            if problems:
+                self.summary.rejected_events.append(_unstorable(item, problems))
                 continue
             yield item
 
@@ -333,6 +338,15 @@ def _from_the_future(event: Event, latest: datetime) -> Rejected:
         "time format",
         event,
     )
+
+
+def _unstorable(event: Event, problems: list[tuple[str, str]]) -> Rejected:
+    """The first thing no store can keep about ``event``, naming any others."""
+    field_name, reason = problems[0]
+    others = [name for name, _ in problems[1:]]
+    if others:
+        reason += f" (also wrong: {', '.join(others)})"
+    return Rejected(event.event_id, field_name, reason, event)
 
 
 def _clash(event: Event) -> Rejected:

@@ -28,6 +28,7 @@ from tillsight.core.runner import Runner
 from tillsight.core.state import CustomerState
 from tillsight.core.timeconv import instant_us
 from tillsight.errors import InputError
+from tillsight.ingest.sanity import event_problems
 from tillsight.live import tables
 from tillsight.live.identity import Resolver
 from tillsight.live.store import LiveStore
@@ -101,11 +102,13 @@ class Ingestor:
     def check(self, events: Sequence[Event], *, indexed: bool = False) -> None:
         """Refuse what the engine must not take, naming the field and why.
 
-        An event in another currency than the programme's, or one dated more
+        An event in another currency than the programme's, one dated more
         than a day past the service's clock (it would run every timer up to
-        its date). An event id already stored with other content is refused
-        too, but by :meth:`ingest`, inside its transaction: the insert finds
-        the id taken, so a lookup costs nothing on the usual path.
+        its date), and one that no store can keep (see
+        :func:`~tillsight.ingest.sanity.event_problems`). An event id already
+        stored with other content is refused too, but by :meth:`ingest`,
+        inside its transaction: the insert finds the id taken, so a lookup
+        costs nothing on the usual path.
         """
         latest = self.clock() + FUTURE_TOLERANCE
         problems: list[tuple[str, str]] = []
@@ -127,6 +130,7 @@ class Ingestor:
                         "the service's clock; check the till's clock",
                     )
                 )
+            problems += event_problems(event, prefix=where)
         if problems:
             raise InputError(problems)
 

@@ -30,9 +30,11 @@ from tillsight.errors import (
     RemoteError,
 )
 from tillsight.ingest.canonical import parse_canonical, to_event
+from tillsight.ingest.sanity import column_size, text_problem
 from tillsight.live.ingest import Delivery, Ingestor, Receipt
 from tillsight.live.quarantine import WAITING, Origin, Quarantine
 from tillsight.live.settings import Settings
+from tillsight.live.tables import quarantine, webhook_deliveries
 from tillsight.sources import (
     OrderFetcher,
     shopify_to_events,
@@ -45,6 +47,19 @@ from tillsight.sources._payload import AdapterResult
 log = structlog.get_logger("tillsight.live")
 
 T = TypeVar("T")
+
+# Python's JSON reader, and whatever walks what it read, recurse once per
+# level and give up near 1,000 levels.
+_TOO_DEEP = (
+    "(body)",
+    "is nested too deeply to read: a POS event is only a few levels deep",
+)
+_SHOPIFY_HEADERS = ("X-Shopify-Topic", "X-Shopify-Webhook-Id")
+# Both the quarantine and the deliveries table keep a webhook's topic and id.
+_TOPIC = min(map(column_size, (quarantine.c.topic, webhook_deliveries.c.topic)))
+_DELIVERY_ID = min(
+    map(column_size, (quarantine.c.delivery_id, webhook_deliveries.c.delivery_id))
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +114,7 @@ class Receiver:
             data = json.loads(body, parse_float=Decimal)
             is_batch = isinstance(data, list)
             events = self._canonical(data if is_batch else [data], is_batch)
-        except (ValueError, UnicodeDecodeError, InputError):
+        except (ValueError, UnicodeDecodeError, RecursionError, InputError):
             return await asyncio.to_thread(self.canonical, body)
         try:
             receipts = await self.ingestor.ingest_async(events, indexed=is_batch)
@@ -142,6 +157,7 @@ class Receiver:
         origin = replace(
             origin, topic=str(payload.get("type")), delivery_id=_text(delivery_id)
         )
+        origin = self._storable(origin, body, ("type", "event_id"))
         mapped = self._guard(
             origin,
             body,
@@ -167,6 +183,7 @@ class Receiver:
         verify_shopify(body, signature, secret=self.settings.shopify_secret or "")
 
     def _shopify(self, body: bytes, origin: Origin) -> Result:
+        origin = self._storable(origin, body, _SHOPIFY_HEADERS)
         payload = self._decode_object(body, origin)
         mapped = self._guard(
             origin,
@@ -240,12 +257,37 @@ class Receiver:
             raise InputError(problems)
         return events
 
+    def _storable(self, origin: Origin, body: bytes, names: tuple[str, str]) -> Origin:
+        """``origin``, if its topic and delivery id can be stored as they are.
+
+        Otherwise the body is kept without them, naming (by ``names``) where
+        the sender put them: a delivery id that cannot be stored cannot
+        guard against a repeat either.
+        """
+        topic, delivery_id = origin.topic, origin.delivery_id
+        problems: list[tuple[str, str]] = []
+        if topic is not None and (problem := text_problem(topic, _TOPIC)):
+            problems.append((names[0], problem))
+            topic = None
+        if delivery_id is not None and (
+            problem := text_problem(delivery_id, _DELIVERY_ID)
+        ):
+            problems.append((names[1], problem))
+            delivery_id = None
+
+        if problems:
+            kept = replace(origin, topic=topic, delivery_id=delivery_id)
+            self._keep(kept, body, "invalid_webhook", problems)
+        return origin
+
     def _decode(self, body: bytes, origin: Origin, **options: Any) -> Any:
         try:
             return json.loads(body, **options)
         except (ValueError, UnicodeDecodeError) as exc:
             problem = ("(body)", f"is not JSON: {_where(exc)}")
             self._keep(origin, body, "bad_json", [problem])
+        except RecursionError:
+            self._keep(origin, body, "bad_json", [_TOO_DEEP])
 
     def _decode_object(self, body: bytes, origin: Origin) -> dict[str, Any]:
         payload = self._decode(body, origin)
@@ -270,6 +312,9 @@ class Receiver:
             return work()
         except InputError as exc:
             self._keep(origin, body, _reason(exc, reason), exc.errors)
+        except RecursionError:
+            # A body just shallow enough to decode, too deep to validate.
+            self._keep(origin, body, "bad_json", [_TOO_DEEP])
         except RemoteError as exc:
             problem = [("(fetch)", str(exc))]
             self._keep(origin, body, "remote_failure", problem, FetchFailedError)
