@@ -98,8 +98,8 @@ CANONICAL = {
         purchase(occurred_at="0001-01-01T00:00:00+05:00"),
         "occurred_at",
     ),
-    "a second before 1970": (
-        purchase(occurred_at="1969-12-31T23:59:59Z"),
+    "a second before 1900": (
+        purchase(occurred_at="1899-12-31T23:59:59Z"),
         "occurred_at",
     ),
     "second of a batch": (
@@ -166,7 +166,7 @@ def test_texts_and_times_at_the_limits_are_taken(
     event = purchase(
         "E" * 200,
         store="S" * 120,
-        occurred_at="1970-01-01T00:00:00Z",
+        occurred_at="1900-01-01T00:00:00Z",
         customer={"loyalty_id": "L" * 320},
     )
 
@@ -344,12 +344,12 @@ def test_a_clean_event_has_no_problems() -> None:
         ({"total": Decimal("1e9")}, "total", "beyond any till"),
         ({"total": Decimal("NaN")}, "total", "not a finite number"),
         (
-            {"occurred_at": datetime.fromisoformat("1969-12-31T23:59:59.999999+00:00")},
+            {"occurred_at": datetime.fromisoformat("1899-12-31T23:59:59.999999+00:00")},
             "occurred_at",
-            "is before 1970; check the till's clock or the time format",
+            "is before 1900; check the till's clock or the time format",
         ),
     ],
-    ids=["surrogate", "NUL", "too long", "note", "line ids", "total", "NaN", "1969"],
+    ids=["surrogate", "NUL", "too long", "note", "line ids", "total", "NaN", "1899"],
 )
 def test_each_problem_names_its_canonical_field(
     changes: dict[str, Any], field: str, words: str
@@ -445,8 +445,8 @@ AT_THE_EDGE = [
     {"lines": one_line(total=Decimal("0.333333") * Decimal("0.333333"))},
     {"total": Decimal("999999999.9999999")},
     {"redemptions": (Redemption(None, 5, Decimal("0.000001")),)},
-    {"occurred_at": datetime.fromisoformat("1970-01-01T00:00:00+00:00")},
-    {"occurred_at": datetime.fromisoformat("1969-12-31T22:00:00-05:00")},
+    {"occurred_at": datetime.fromisoformat("1900-01-01T00:00:00+00:00")},
+    {"occurred_at": datetime.fromisoformat("1899-12-31T22:00:00-05:00")},
 ]
 
 #: Changes that spoil an event by the least amount.
@@ -455,7 +455,7 @@ PAST_THE_EDGE = [
     {"identity": Identity(customer_id="C" * 321)},
     {"lines": one_line(quantity=Decimal("1000000"))},
     {"total": Decimal("1000000000")},
-    {"occurred_at": datetime.fromisoformat("1970-01-01T00:59:59.999999+01:00")},
+    {"occurred_at": datetime.fromisoformat("1900-01-01T00:59:59.999999+01:00")},
 ]
 ANY_CHANGE = AT_THE_EDGE + PAST_THE_EDGE + list(EVERY_FIELD.values())
 

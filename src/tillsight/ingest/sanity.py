@@ -11,7 +11,9 @@ the same input gets the same answer on SQLite and on PostgreSQL:
 - quantities and amounts stay within :data:`~tillsight.ingest.canonical.QUANTITY`
   and :data:`~tillsight.ingest.canonical.AMOUNT`; totals, which may be worked
   out as quantity times price, are held to the size only;
-- nothing happened before 1970-01-01 UTC, where stored times start counting.
+- nothing happened before 1900-01-01 UTC: an earlier time is a till's clock
+  or a time format gone wrong (history before 1970 is kept; year 1 would
+  overflow the time arithmetic).
 
 Field names are those of the canonical JSON (``lines[0].sku``,
 ``customer.email``), whichever source the event came from.
@@ -33,7 +35,7 @@ from tillsight.store import schema
 __all__ = ["EARLIEST", "column_size", "event_problems", "text_problem"]
 
 #: The first moment an event may carry.
-EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 
 
 def column_size(column: ColumnElement[Any]) -> int:
@@ -82,7 +84,7 @@ def _all_problems(event: Event, prefix: str) -> list[tuple[str, str]]:
         problems.append(
             (
                 prefix + "occurred_at",
-                f"{event.occurred_at.isoformat()} is before 1970; check the "
+                f"{event.occurred_at.isoformat()} is before 1900; check the "
                 "till's clock or the time format",
             )
         )
@@ -131,7 +133,7 @@ def _looks_clean(event: Event) -> bool:
     ):
         return False
 
-    # Offsets are under a day, so any year after 1970 is after its start.
+    # Offsets are under a day, so any year after 1900 is after its start.
     at = event.occurred_at
     return (at.year > EARLIEST.year or at >= EARLIEST) and _numbers_fit(event)
 
