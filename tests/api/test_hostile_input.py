@@ -223,12 +223,17 @@ WEBHOOKS = {
     "Shopify quantity of 1e30": (
         "shopify",
         paid_order(quantity="1e30"),
-        "lines[0].quantity",
+        "line_items[0].quantity",  # refused as the adapter reads it
     ),
     "Shopify price of 1E+400": (
         "shopify",
         paid_order(price="1E+400"),
-        "lines[0].unit_price",
+        "line_items[0].price",
+    ),
+    "Shopify price and quantity past what Decimal holds": (
+        "shopify",
+        paid_order(price="1E+999999", quantity="1E+999999"),
+        "line_items[0].quantity",
     ),
     "Square amount of 10^30": (
         "square",

@@ -15,6 +15,7 @@ from typing import Any
 
 from tillsight.core.events import Event
 from tillsight.errors import InputError
+from tillsight.ingest.canonical import AMOUNT
 
 JSONObject = Mapping[str, Any]
 
@@ -131,15 +132,21 @@ def decimal(value: object, path: str) -> Decimal:
     if isinstance(value, float):
         value = repr(value)
     if isinstance(value, int | Decimal):
-        return Decimal(value)
-    if not isinstance(value, str):
-        raise bad(path, f"expected a decimal amount, got {_kind(value)}")
-    try:
         amount = Decimal(value)
-    except InvalidOperation:
-        raise bad(path, f"{value!r} is not a decimal amount like '12.50'") from None
+    elif not isinstance(value, str):
+        raise bad(path, f"expected a decimal amount, got {_kind(value)}")
+    else:
+        try:
+            amount = Decimal(value)
+        except InvalidOperation:
+            raise bad(path, f"{value!r} is not a decimal amount like '12.50'") from None
     if not amount.is_finite():
         raise bad(path, f"{value!r} is not a decimal amount like '12.50'")
+    # Bounded as it is read: an adapter multiplies before the event is checked,
+    # and 1E+999999 times itself is past what Decimal can hold.
+    too_large = AMOUNT.size_problem(amount)
+    if too_large is not None:
+        raise bad(path, too_large)
     return amount
 
 
