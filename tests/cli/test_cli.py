@@ -116,6 +116,24 @@ def test_event_in_another_currency_is_kept_to_fix_and_replay(
     assert "stage" in customer.output and "new" in customer.output
 
 
+def test_an_event_with_a_lone_surrogate_is_kept_with_its_escape(
+    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    line = (
+        '{"event_id": "pos:1", "type": "purchase", "store": "Leeds\\ud800", '
+        '"occurred_at": "2025-03-01T10:00:00+00:00", "currency": "GBP", '
+        '"total": "12.50", "customer": {"customer_id": "C1"}}\n'
+    )
+    (tmp_path / "till.jsonl").write_text(line)
+
+    result = runner.invoke(app, ["replay", "till.jsonl", "--db", sqlite_url])
+    (kept,) = tmp_path.glob("till.jsonl.rejected-events-*Z.jsonl")
+
+    assert result.exit_code == 0, result.output
+    assert "Leeds\\ud800" in kept.read_text() and "surrogate" in kept.read_text()
+
+
 @pytest.mark.parametrize(
     ("text", "written"),
     [

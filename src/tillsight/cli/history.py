@@ -9,6 +9,7 @@ engine refused.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -149,9 +150,18 @@ def _keep_rejected_events(
     with RejectsWriter(path) as writer:
         for rejected in summary.rejected_events:
             assert rejected.event is not None
-            raw = orjson.dumps(event_to_json(rejected.event)).decode()
+            raw = _json_line(event_to_json(rejected.event))
             writer.write(RejectedRow(0, [(rejected.field, rejected.reason)], raw=raw))
     return path
+
+
+def _json_line(data: dict[str, object]) -> str:
+    """One JSON line; text that is not UTF-8 (a lone surrogate, which is why
+    such an event is refused) is written as the escape it was read from."""
+    try:
+        return orjson.dumps(data).decode()
+    except TypeError:
+        return json.dumps(data)
 
 
 def _read(
