@@ -506,3 +506,20 @@ def test_replay_refuses_an_unstorable_event_and_stores_the_rest(
     with store.connect() as conn:
         kept = conn.execute(select(schema.events.c.event_id)).scalars()
         assert sorted(kept) == ["E1", "E5"]
+
+
+def test_an_oversized_webhook_with_an_unstorable_id_is_still_kept(
+    client: TestClient, service: LiveService
+) -> None:
+    body = b'{"padding": "' + b"x" * (128 * 1024) + b'"}'  # over the 64 KiB cap
+    headers = {
+        "X-Shopify-Hmac-Sha256": shopify_signature(body),
+        "X-Shopify-Topic": "orders/paid",
+        "X-Shopify-Webhook-Id": "W" * 5000,
+    }
+
+    response = client.post("/v1/webhooks/shopify", content=body, headers=headers)
+
+    assert response.status_code == 413
+    entry = service.quarantine.get(response.json()["quarantine_id"])
+    assert (entry.reason, entry.body, entry.delivery_id) == ("too_large", body, None)

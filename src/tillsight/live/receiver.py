@@ -199,6 +199,12 @@ class Receiver:
         """Keep an over-sized body and refuse it."""
         cap = self.settings.max_body_bytes
         problem = ("(body)", f"is {size} bytes, over the cap of {cap} bytes")
+        # Headers no store can keep are left out; the body is what matters.
+        origin = replace(
+            origin,
+            topic=_if_storable(origin.topic, _TOPIC),
+            delivery_id=_if_storable(origin.delivery_id, _DELIVERY_ID),
+        )
         entry_id = self.quarantine.keep(
             origin, "too_large", [problem], body, body_bytes=size, now=self._now()
         )
@@ -344,6 +350,10 @@ class Receiver:
 
     def _now(self) -> Any:
         return self.ingestor.clock()
+
+
+def _if_storable(text: str | None, size: int) -> str | None:
+    return text if text is None or text_problem(text, size) is None else None
 
 
 def _kept(work: Callable[[], Result]) -> Result:
