@@ -20,11 +20,12 @@ SQLite copies the write-ahead log back into the database file (a
 checkpoint, with an fsync) inside whichever commit makes the log long
 enough, which stalls that commit and every request waiting on it. The live
 store turns that off for its connections and checkpoints from a thread of
-its own instead, every second, in two steps: a ``PASSIVE`` checkpoint
-copies what the log holds without waiting for, or blocking, the writer;
-then a ``RESTART`` checkpoint holds the writer back just long enough to copy
-the few pages written meanwhile, so that the next write starts the log
-again from its beginning. Without that second step the log never starts
+its own instead, every second: ``PASSIVE`` checkpoints copy what the log
+holds without waiting for, or blocking, the writer (twice: the second one
+copies what was written during the first, a much shorter stretch); then a
+``RESTART`` checkpoint holds the writer back just long enough to copy the
+few pages written meanwhile, so that the next write starts the log again
+from its beginning. Without that second step the log never starts
 over while writes keep coming, and grows without end. It gives up after
 ``_RESTART_PATIENCE_MS`` when readers or the writer are in the way (and tries
 again a second later), and a log that did grow is cut back to
@@ -300,6 +301,7 @@ class Checkpointer:
 
     def _run(self) -> None:
         while not self._stopping.wait(self._every):
+            self.checkpoint("PASSIVE")
             self.checkpoint("PASSIVE")
             self.checkpoint("RESTART", _RESTART_PATIENCE_MS)
 
