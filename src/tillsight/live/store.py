@@ -22,12 +22,14 @@ enough, which stalls that commit and every request waiting on it. The live
 store turns that off for its connections and checkpoints from a thread of
 its own instead, every second: ``PASSIVE`` checkpoints copy what the log
 holds without waiting for, or blocking, the writer (twice: the second one
-copies what was written during the first, a much shorter stretch); then a
-``RESTART`` checkpoint holds the writer back just long enough to copy the
-few pages written meanwhile, so that the next write starts the log again
-from its beginning. Without that second step the log never starts
-over while writes keep coming, and grows without end. It gives up after
-``_RESTART_PATIENCE_MS`` when readers or the writer are in the way (and tries
+copies what was written during the first, a much shorter stretch). Then
+the writer thread itself, between two groups, runs a ``RESTART``
+checkpoint: it copies the few pages written meanwhile, so that the next
+write starts the log again from its beginning. Without that step the log
+never starts over while writes keep coming, and grows without end; run by
+the writer, it waits on no lock (another thread's checkpoint would make the
+writer sleep in SQLite's busy handler, in steps of up to 25 ms). It gives up
+after ``_RESTART_PATIENCE_MS`` when a reader is in the way (and is asked for
 again a second later), and a log that did grow is cut back to
 ``_LOG_SIZE_LIMIT`` bytes when it starts over. The store checkpoints fully
 once more when it is disposed of.
@@ -85,6 +87,7 @@ class LiveStore:
             self._local_lock = threading.Lock()
             self._group = GroupCommit(self._grouped, self._alone)
             self._checkpoints = Checkpointer(engine, _CHECKPOINT_EVERY)
+            self._group.between_groups = self._checkpoints.restart_if_wanted
 
     @classmethod
     def open(cls, url: str | None = None) -> LiveStore:
@@ -183,6 +186,8 @@ class GroupCommit:
     ) -> None:
         self._grouped = grouped
         self._alone = alone
+        #: Run by the writer thread after each group, outside any transaction.
+        self.between_groups: Callable[[], None] | None = None
         self._queue: queue.SimpleQueue[_Job[Any] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._starting = threading.Lock()
@@ -233,6 +238,8 @@ class GroupCommit:
                     break
                 jobs.append(job)
             self._commit(jobs)
+            if self.between_groups is not None:
+                self.between_groups()
             if is_stopping:
                 return
 
@@ -260,8 +267,16 @@ class Checkpointer:
         self._engine = engine
         self._every = every
         self._stopping = threading.Event()
+        self._restart_wanted = threading.Event()
         self._thread: threading.Thread | None = None
         self._starting = threading.Lock()
+
+    def restart_if_wanted(self) -> None:
+        """For the writer thread between groups: the restarting checkpoint,
+        when the background thread has just copied the log."""
+        if self._restart_wanted.is_set():
+            self._restart_wanted.clear()
+            self.checkpoint("RESTART", _RESTART_PATIENCE_MS)
 
     def start(self) -> None:
         """Begin checkpointing every ``every`` seconds (once; later calls pass)."""
@@ -303,7 +318,7 @@ class Checkpointer:
         while not self._stopping.wait(self._every):
             self.checkpoint("PASSIVE")
             self.checkpoint("PASSIVE")
-            self.checkpoint("RESTART", _RESTART_PATIENCE_MS)
+            self._restart_wanted.set()
 
 
 def _begin_immediately(engine: Engine) -> None:
