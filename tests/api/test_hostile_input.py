@@ -523,3 +523,52 @@ def test_an_oversized_webhook_with_an_unstorable_id_is_still_kept(
     assert response.status_code == 413
     entry = service.quarantine.get(response.json()["quarantine_id"])
     assert (entry.reason, entry.body, entry.delivery_id) == ("too_large", body, None)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/v1/customers/%00",
+        "/v1/customers/a%00b",
+        "/v1/rewards/%00",
+        "/v1/firings?x=%00",
+    ],
+)
+def test_a_nul_in_the_url_is_refused_the_same_on_both_stores(
+    client: TestClient, url: str
+) -> None:
+    response = client.get(url)
+
+    assert response.status_code == 422
+    assert response.json()["errors"] == [
+        {"field": "(url)", "reason": "holds a NUL character"}
+    ]
+
+
+def test_a_store_failure_answers_503_without_the_statement_or_values(
+    client: TestClient, service: LiveService
+) -> None:
+    client.post("/v1/events", json=purchase("E1"))
+    with service.store.engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE timeline RENAME TO timeline_gone")
+
+    response = client.get("/v1/customers/C1")
+
+    assert response.status_code == 503
+    message = response.json()["message"]
+    assert "x-request-id" in message
+    assert "SELECT" not in message and "C1" not in message
+    assert response.headers["x-request-id"]
+
+
+def test_an_integer_past_pythons_digit_limit_is_bad_json_saying_so(
+    client: TestClient, service: LiveService
+) -> None:
+    body = b'{"event_id": "E1", "total": 1' + b"0" * 5000 + b"}"
+
+    response = client.post("/v1/events", content=body)
+
+    assert response.status_code == 422
+    (error,) = response.json()["errors"]
+    assert "digits" in error["reason"] and "UTF-8" not in error["reason"]
+    assert service.quarantine.get(response.json()["quarantine_id"]).body == body

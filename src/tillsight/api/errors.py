@@ -66,6 +66,12 @@ async def _tillsight_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, TillsightError)
     status = status_for(exc)
     body: dict[str, Any] = {"error": type(exc).__name__, "message": str(exc)}
+    if isinstance(exc, StoreError):
+        # The driver's words and the statement are for the log, not callers.
+        body["message"] = (
+            "the store could not complete the request; the service log has "
+            "the details under this response's x-request-id"
+        )
     if isinstance(exc, InputError):
         body["errors"] = [{"field": f, "reason": r} for f, r in exc.errors]
     if isinstance(exc, ConflictError):

@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 import structlog
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = structlog.get_logger("tillsight.api")
@@ -29,6 +30,7 @@ class RequestContext:
         request_id = _request_id(scope)
         started = time.perf_counter()
         status = 500
+        app = self.app if not _holds_nul(scope) else _NUL_REFUSED
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -41,7 +43,7 @@ class RequestContext:
 
         with structlog.contextvars.bound_contextvars(request_id=request_id):
             try:
-                await self.app(scope, receive, send_with_id)
+                await app(scope, receive, send_with_id)
             finally:
                 log.info(
                     "request_handled",
@@ -50,6 +52,23 @@ class RequestContext:
                     status=status,
                     duration_ms=round((time.perf_counter() - started) * 1000, 2),
                 )
+
+
+def _holds_nul(scope: Scope) -> bool:
+    """Whether the URL holds a NUL character, which no id of ours does and
+    PostgreSQL refuses in text (it would answer 503, not 404)."""
+    query: bytes = scope.get("query_string", b"")
+    return "\x00" in scope.get("path", "") or b"%00" in query or b"\x00" in query
+
+
+_NUL_REFUSED = JSONResponse(
+    {
+        "error": "InputError",
+        "message": "invalid request",
+        "errors": [{"field": "(url)", "reason": "holds a NUL character"}],
+    },
+    status_code=422,
+)
 
 
 def _route_template(scope: Scope) -> str:

@@ -49,7 +49,9 @@ class Bulk:
                 cursor.fetchall() if cursor.description else []
             )
         except self._error as exc:
-            raise DBAPIError.instance(sql, params, exc, self._error) from exc
+            raise DBAPIError.instance(
+                sql, params, exc, self._error, hide_parameters=True
+            ) from exc
         finally:
             cursor.close()
         return rows
@@ -60,7 +62,9 @@ class Bulk:
         try:
             cursor.executemany(sql, rows)
         except self._error as exc:
-            raise DBAPIError.instance(sql, rows, exc, self._error) from exc
+            raise DBAPIError.instance(
+                sql, rows, exc, self._error, hide_parameters=True
+            ) from exc
         finally:
             cursor.close()
 

@@ -26,7 +26,8 @@ def connect(url: str | None = None, *, migrate_schema: bool = True) -> Engine:
     """Open the store (SQLite in WAL mode by default) and migrate it."""
     resolved = database_url(url)
     try:
-        engine = create_engine(resolved, pool_pre_ping=True)
+        # Bound values stay out of error messages, which reach logs.
+        engine = create_engine(resolved, pool_pre_ping=True, hide_parameters=True)
     except (SQLAlchemyError, ImportError, ValueError) as exc:
         raise StoreError(f"cannot open database {_safe(resolved)}: {exc}") from exc
     if engine.dialect.name == "sqlite":
