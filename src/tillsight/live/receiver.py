@@ -394,7 +394,10 @@ def _join(prefix: str, path: str) -> str:
 def _where(exc: Exception) -> str:
     if isinstance(exc, json.JSONDecodeError):
         return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
-    return "the bytes are not UTF-8"
+    if isinstance(exc, UnicodeDecodeError):
+        return "the bytes are not UTF-8"
+    # Python's own limits, such as the digits of an integer.
+    return str(exc)
 
 
 def _text(value: object) -> str | None:
