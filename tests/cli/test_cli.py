@@ -185,3 +185,17 @@ def test_an_unknown_command_is_a_usage_error_not_a_traceback() -> None:
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert "No such command" in done.stderr
+
+
+def test_quarantine_retry_with_a_missing_body_file_is_a_usage_error(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    missing = tmp_path / "fixed.json"
+
+    result = runner.invoke(
+        app, ["quarantine", "retry", "1", "--body", str(missing), "--db", sqlite_url]
+    )
+
+    assert result.exit_code == 2
+    assert "does not exist" in result.output
+    assert not isinstance(result.exception, FileNotFoundError)

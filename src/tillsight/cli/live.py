@@ -116,7 +116,13 @@ def quarantine_retry(
     db: Database = None,
     programme: ProgrammeFile = None,
     body: Annotated[
-        Path | None, typer.Option(help="A fixed body to use instead of the kept one.")
+        Path | None,
+        typer.Option(
+            help="A fixed body to use instead of the kept one.",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+        ),
     ] = None,
 ) -> None:
     """Ingest an entry again, with a fixed body when given."""
