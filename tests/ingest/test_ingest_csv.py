@@ -188,19 +188,34 @@ def test_the_siblings_of_a_bad_row_name_it(write_csv, read):
     assert errors[0].raw == SALE.split(",")
 
 
-def test_a_transaction_id_that_reappears_is_rejected_naming_both_lines(write_csv, read):
+def test_a_transaction_whose_lines_are_apart_is_one_event_of_all_its_lines(
+    write_csv, read
+):
     path = write_csv(SALE, NEXT, SALE_2)
 
     events, errors = read(path)
 
-    assert [e.event_id for e in events] == [
-        "online-retail:536365",
-        "online-retail:536366",
+    assert errors == []
+    assert [(e.event_id, len(e.lines)) for e in events] == [
+        ("online-retail:536366", 1),
+        ("online-retail:536365", 2),
     ]
-    assert str(errors[0]) == (
-        "line 4: InvoiceNo: transaction '536365' started on line 2 and reappears "
-        "on line 4; its lines must be consecutive"
-    )
+    assert [line.sku for line in events[1].lines] == ["85123A", "71053"]
+    assert events[1].total == Decimal("35.64")
+
+
+def test_a_scattered_transaction_with_a_bad_line_is_rejected_whole(write_csv, read):
+    bad = SALE_2.replace(",6,", ",six,")
+    path = write_csv(SALE, NEXT, bad, NEXT.replace("536366", "536367"))
+
+    events, errors = read(path)
+
+    assert [e.event_id[-6:] for e in events] == ["536366", "536367"]
+    assert [(error.line, error.transaction_id) for error in errors] == [
+        (2, "536365"),
+        (4, "536365"),
+    ]
+    assert "rejected with line 4 of the same transaction" in str(errors[0])
 
 
 def test_negative_quantities_without_a_return_marker_are_rejected(write_csv, read):

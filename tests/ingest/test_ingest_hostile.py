@@ -147,6 +147,46 @@ def test_a_tender_that_adds_money_or_names_nothing_is_a_row_error(
     assert events == [] and [name for name, _ in errors[0].errors] == [field]
 
 
+def good_jsonl(event_id: str) -> str:
+    body = json.loads(jsonl_line("1"))
+    return json.dumps({**body, "event_id": event_id})
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        (
+            good_jsonl("e2").replace("A", "Caf\xe9").encode("latin-1"),
+            "not UTF-8 text (byte 0xe9)",
+        ),
+        (b"[" * 100_000 + b"]" * 100_000, "nests arrays or objects deeper"),
+        (b'{"event_id": ' + b"[" * 5_000 + b"]" * 5_000 + b"}", "nests arrays"),
+    ],
+    ids=["latin-1 byte", "deep array", "deep value"],
+)
+def test_a_jsonl_line_that_cannot_be_read_is_one_reject_and_the_rest_imports(
+    tmp_path: Path, bad: bytes, reason: str
+) -> None:
+    path = tmp_path / "till.jsonl"
+    lines = [good_jsonl("e1").encode(), bad, good_jsonl("e3").encode()]
+    path.write_bytes(b"\n".join(lines) + b"\n")
+
+    events, errors = split(read_jsonl(path, LONDON))
+
+    assert [event.event_id for event in events] == ["e1", "e3"]
+    assert [error.line for error in errors] == [2]
+    assert reason in errors[0].errors[0][1]
+
+
+def test_a_jsonl_byte_order_mark_is_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "till.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + good_jsonl("e1").encode() + b"\n")
+
+    events, errors = split(read_jsonl(path, LONDON))
+
+    assert ([event.event_id for event in events], errors) == (["e1"], [])
+
+
 def test_paid_never_exceeds_the_total_whatever_a_source_built() -> None:
     event = Event(
         event_id="E1",
@@ -283,6 +323,80 @@ def test_a_giant_field_takes_its_transaction_with_it(
 
     assert [event.event_id[-6:] for event in events] == ["536367"]
     assert [error.line for error in errors] == [2, 3]
+
+
+def invoices(first: int, count: int) -> list[str]:
+    return [row(str(number)) for number in range(first, first + count)]
+
+
+@pytest.mark.parametrize(
+    ("broken", "reason"),
+    [
+        (
+            '536364,22633,"HAND WARMER,6,2010-12-01 08:28:00,2.55,17850.0,UK',
+            "opens a quote that is not closed within 20 lines",
+        ),
+        (
+            '536364,22633,HAND WARMER,6,2010-12-01 08:28:00,2.55,17850.0,"UK',
+            "opens a quote that is not closed within 20 lines",
+        ),
+    ],
+    ids=["in the description", "in the last column"],
+)
+def test_an_unclosed_quote_loses_only_its_own_line(
+    write_csv: Callable[..., Path], read: Read, broken: str, reason: str
+) -> None:
+    path = write_csv(GOOD, broken, *invoices(600_000, 3_000))
+
+    events, errors = read(path)
+
+    assert len(events) == 1 + 3_000
+    assert events[1].event_id == "online-retail:600000"
+    assert [(error.line, error.transaction_id) for error in errors] == [(3, "536364")]
+    assert errors[0].errors == [("(row)", reason)]
+    assert errors[0].raw[:2] == ["536364", "22633"]  # type: ignore[attr-defined]
+
+
+def test_a_quote_closed_lines_later_gives_back_the_lines_between(
+    write_csv: Callable[..., Path], read: Read
+) -> None:
+    broken = '536364,22633,"HAND WARMER,6,2010-12-01 08:28:00,2.55,17850.0,UK'
+    quoted = '536399,22633,"HAND WARMER, RED",6,2010-12-01 08:28:00,2.55,17850.0,UK'
+    path = write_csv(broken, *invoices(600_000, 3), quoted)
+
+    events, errors = read(path)
+
+    assert [event.event_id[-6:] for event in events] == [
+        "600000", "600001", "600002", "536399",
+    ]  # fmt: skip
+    assert events[-1].lines[0].description == "HAND WARMER, RED"
+    assert [error.line for error in errors] == [2]
+    assert errors[0].errors[0][1].startswith("runs over lines 2-6 to 9 fields, not 8")
+
+
+def test_a_quote_left_open_at_the_end_of_the_file_loses_only_its_line(
+    write_csv: Callable[..., Path], read: Read
+) -> None:
+    broken = '536364,22633,"HAND WARMER,6,2010-12-01 08:28:00,2.55,17850.0,UK'
+    path = write_csv(GOOD, broken, *invoices(600_000, 2))
+
+    events, errors = read(path)
+
+    assert [event.event_id[-6:] for event in events] == ["536365", "600000", "600001"]
+    assert [error.line for error in errors] == [3]
+
+
+def test_a_quoted_field_may_hold_line_breaks(
+    write_csv: Callable[..., Path], read: Read
+) -> None:
+    two_lines = '536364,22633,"HAND WARMER\nRED",6,2010-12-01 08:28:00,2.55,17850.0,UK'
+    path = write_csv(two_lines, *invoices(600_000, 2))
+
+    events, errors = read(path)
+
+    assert errors == []
+    assert events[0].lines[0].description == "HAND WARMER\nRED"
+    assert [event.event_id[-6:] for event in events[1:]] == ["600000", "600001"]
 
 
 def test_a_missing_column_is_named_once_even_if_mapped_twice(

@@ -1,12 +1,19 @@
 """Read a till's CSV export into events, one transaction at a time.
 
-The file is streamed: memory holds one transaction's rows, plus the id and
-first line of every transaction seen so far (to catch an id that comes back).
+The file is read twice and streamed both times. The first pass notes every
+transaction id, to find the transactions whose lines are not all together
+(an export sorted by time interleaves two tills); the second builds events,
+holding one transaction's rows at a time, plus the rows of a scattered
+transaction until its last line is read.
 
 Rules, so that the same file always gives the same events:
 
-- The lines of a transaction are consecutive. An id that reappears after
-  another transaction started is rejected, naming both line numbers.
+- The lines of a transaction need not be consecutive; its event is made when
+  its last line is read, and its first line gives the shared values.
+- A quoted field may hold line breaks, but a row that runs over more than
+  twenty lines, or over several lines to the wrong number of fields, is a
+  quote that was never closed: its first line is rejected and reading goes
+  on from the line after it, so no other row is lost.
 - A transaction is all or nothing: one bad row rejects its siblings too.
 - The time, customer, store, channel and currency come from the first row;
   a later row may carry another time (Online Retail's do, by a minute), but a
@@ -27,14 +34,13 @@ from __future__ import annotations
 
 import csv
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Context, Decimal, Inexact, InvalidOperation
-from itertools import chain
 from operator import itemgetter
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import cast
 
 from tillsight.core.events import Event, EventType, Identity, Line
 from tillsight.errors import InputError, RowError
@@ -47,7 +53,7 @@ from tillsight.ingest.mapping import (
     ValueSource,
 )
 from tillsight.ingest.rejects import RejectedRow
-from tillsight.ingest.textfile import TextLines
+from tillsight.ingest.textfile import TextLines, open_binary
 
 _EXACT = Context(prec=60, traps=[InvalidOperation, Inexact])
 _exact_multiply = _EXACT.multiply
@@ -66,7 +72,7 @@ _SHARED_NAMES = (
     "refunds",
 )
 _CACHE_SIZE = 50_000
-_SHOWN_CHARS = 1_000
+_MAX_ROW_LINES = 20
 _ISO_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S")
 
 Problems = list[tuple[str, str]]
@@ -137,32 +143,159 @@ def read_csv(path: str | Path, mapping: Mapping) -> Iterator[Event | RowError]:
     column that the mapping names.
     """
     name = str(path)
-    with _open(path) as file:
+    with open_binary(path) as file:
         lines = TextLines(file, mapping.encoding, name)
-        reader = csv.reader(lines, delimiter=mapping.delimiter)
-        header = _header(reader, lines)
+        rows = _Rows(lines, mapping.delimiter)
+        records = iter(rows)
+        header = _header(records, lines)
         if header is None:
             return
         parser = _RowParser(mapping, header, name)
-        yield from _Assembler(mapping, parser).run(reader, lines)
+        rows.width = parser.width
+        scattered = _scattered(path, mapping, parser)
+        yield from _Assembler(mapping, parser, scattered).run(records, lines)
 
 
-def _open(path: str | Path) -> BinaryIO:
-    try:
-        return Path(path).open("rb")
-    except OSError as exc:
-        raise InputError([(str(path), f"cannot be read: {exc.strerror}")]) from exc
+Record = tuple[int, int, list[str], str | None]
 
 
-def _header(reader: Iterator[list[str]], lines: TextLines) -> list[str] | None:
-    try:
-        header = next(reader, None)
-    except csv.Error as exc:
-        raise InputError([(lines.name, f"line 1: {exc}")]) from exc
+def _header(records: Iterator[Record], lines: TextLines) -> list[str] | None:
+    first = next(records, None)
+    if first is None:
+        return None
+    _, _, header, broken = first
+    if broken is not None:
+        raise InputError([(lines.name, f"line 1: {broken}")])
     if lines.bad:
         number, reason = lines.bad[0]
         raise InputError([(lines.name, f"line {number}: {reason}")])
-    return None if header is None else [name.strip() for name in header]
+    return [name.strip() for name in header]
+
+
+def _scattered(
+    path: str | Path, mapping: Mapping, parser: _RowParser
+) -> dict[str, int]:
+    """Read the file once for its transaction ids alone.
+
+    Give each transaction whose lines are not all together the number of its
+    last line, where the second pass can make its event.
+    """
+    last_lines: dict[str, int] = {}
+    scattered: set[str] = set()
+    current: str | None = None
+    transaction_id = parser.transaction_id
+    with open_binary(path) as file:
+        rows = _Rows(TextLines(file, mapping.encoding, str(path)), mapping.delimiter)
+        rows.width = parser.width
+        records = iter(rows)
+        next(records, None)  # the header
+        for line, _, fields, _ in records:
+            txn_id = transaction_id(fields)
+            if txn_id is None:
+                continue  # a blank line or a row without an id joins no group
+            if txn_id != current:
+                if txn_id in last_lines:
+                    scattered.add(txn_id)
+                current = txn_id
+            last_lines[txn_id] = line
+    return {txn_id: last_lines[txn_id] for txn_id in scattered}
+
+
+class _RunawayQuote(Exception):
+    """A quoted field ran on past the lines any row takes."""
+
+
+class _HeldLines:
+    """Hand decoded lines to the csv reader, holding those of the row it reads.
+
+    When a row goes wrong across lines, the held lines are taken back: the
+    first is rejected and the rest are handed out again.
+    """
+
+    __slots__ = ("again", "held", "source")
+
+    def __init__(self, source: Iterator[str]) -> None:
+        self.source = source
+        self.held: list[str] = []
+        self.again: deque[str] = deque()
+
+    def __iter__(self) -> _HeldLines:
+        return self
+
+    def __next__(self) -> str:
+        held = self.held
+        if len(held) >= _MAX_ROW_LINES:
+            raise _RunawayQuote
+        text = self.again.popleft() if self.again else next(self.source)
+        held.append(text)
+        return text
+
+
+class _Rows:
+    """Split a file into rows: (first line, line after it, fields, why broken).
+
+    A row that the csv module refuses, or that runs over several lines to
+    the wrong number of fields, or over more than :data:`_MAX_ROW_LINES`
+    lines, is broken: its first line comes out alone, with the reason, and
+    splitting starts again on the line after it. ``width`` is the header's
+    number of fields, once it is known.
+    """
+
+    def __init__(self, lines: Iterable[str], delimiter: str) -> None:
+        self.lines = lines
+        self.delimiter = delimiter
+        self.width: int | None = None
+
+    def __iter__(self) -> Iterator[Record]:
+        source = _HeldLines(iter(self.lines))
+        held = source.held
+        base = 0  # the number of the line before the one the reader starts on
+        while True:
+            reader = csv.reader(source, delimiter=self.delimiter)
+            end = base + 1
+            try:
+                for fields in reader:
+                    start, end = end, base + reader.line_num + 1
+                    width = self.width
+                    if end - start > 1 and width is not None and len(fields) != width:
+                        reason = (
+                            f"runs over lines {start}-{end - 1} to {len(fields)} "
+                            f"fields, not {width}: a quote that is never closed?"
+                        )
+                        break
+                    held.clear()
+                    yield start, end, fields, None
+                else:
+                    return
+            except csv.Error as exc:
+                start, reason = end, self._describe(exc)
+            except _RunawayQuote:
+                start = end
+                reason = (
+                    f"opens a quote that is not closed within {_MAX_ROW_LINES} lines"
+                )
+            first, rest = held[0], held[1:]
+            held.clear()
+            source.again.extendleft(reversed(rest))
+            base = start
+            yield start, start + 1, self._fields(first), reason
+
+    def _describe(self, exc: csv.Error) -> str:
+        reason = str(exc)
+        if "field limit" in reason:
+            return (
+                f"a field is longer than {csv.field_size_limit():,} characters, "
+                "more than any till writes"
+            )
+        return reason
+
+    def _fields(self, text: str) -> list[str]:
+        """Split a broken row's first line as well as it can be split."""
+        text = text.rstrip("\r\n")
+        try:
+            return next(csv.reader([text], delimiter=self.delimiter), [])
+        except csv.Error:
+            return text.split(self.delimiter)
 
 
 class _RowParser:
@@ -507,86 +640,66 @@ def _multiply(
 class _Assembler:
     """Group consecutive rows by transaction id and build events from them."""
 
-    def __init__(self, mapping: Mapping, parser: _RowParser) -> None:
+    def __init__(
+        self, mapping: Mapping, parser: _RowParser, scattered: dict[str, int]
+    ) -> None:
         self.mapping = mapping
         self.parser = parser
-        self.first_lines: dict[str, int] = {}
+        self.scattered = scattered
+        self.parts: dict[str, list[_Row | RejectedRow]] = {}
 
     def run(
-        self, reader: Iterator[list[str]], lines: TextLines
+        self, records: Iterator[Record], lines: TextLines
     ) -> Iterator[Event | RowError]:
         """Read every row and yield events and rejected rows in file order.
 
-        A row that holds an undecodable line is rejected, and so is a row that
-        the csv module cannot split (a field over its size limit); reading
-        goes on with the next line.
+        A row that holds an undecodable line is rejected, and so is a broken
+        row (see :class:`_Rows`); reading goes on with the next line.
         """
         parse = self.parser.parse
         bad = lines.bad
         group: list[_Row | RejectedRow] = []
         group_id: str | None = None
-        next_line = 2
-        records: Iterator[list[str]] = reader
         row: _Row | RejectedRow
-        while True:
-            try:
-                for fields in records:
-                    line = next_line
-                    next_line = reader.line_num + 1  # type: ignore[attr-defined]
-                    if bad and bad[0][0] < next_line:
-                        row, txn_id = self._reject_bad_lines(
-                            line, next_line, fields, bad
-                        )
-                    else:
-                        parsed = parse(fields, line) if fields else None
-                        if type(parsed) is _Row:
-                            txn_id, row = parsed.transaction_id, parsed
-                        elif parsed is None:
-                            continue  # a blank line holds nothing to import
-                        elif type(parsed) is list:
-                            txn_id = self.parser.transaction_id(fields)
-                            row = self._reject(line, fields, parsed, txn_id)
-                    if txn_id is None:
-                        yield row  # type: ignore[misc]  # only a reject has no id
-                        continue
-                    if txn_id != group_id:
-                        yield from self._finish(group)
-                        group, group_id = [], txn_id
-                    group.append(row)
-            except csv.Error as exc:
-                records = chain([self._unsplittable(reader, lines, exc)], reader)
+        for line, end, fields, broken in records:
+            if broken is not None or (bad and bad[0][0] < end):
+                row, txn_id = self._reject_broken(line, end, fields, broken, bad)
+            else:
+                parsed = parse(fields, line) if fields else None
+                if type(parsed) is _Row:
+                    txn_id, row = parsed.transaction_id, parsed
+                elif parsed is None:
+                    continue  # a blank line holds nothing to import
+                elif type(parsed) is list:
+                    txn_id = self.parser.transaction_id(fields)
+                    row = self._reject(line, fields, parsed, txn_id)
+            if txn_id is None:
+                yield row  # type: ignore[misc]  # only a reject has no id
                 continue
-            break
+            if txn_id != group_id:
+                yield from self._finish(group)
+                group, group_id = [], txn_id
+            group.append(row)
         yield from self._finish(group)
+        for parts in self.parts.values():  # only if the file changed under us
+            yield from self._build(parts)
 
-    def _reject_bad_lines(
+    def _reject_broken(
         self,
         line: int,
-        next_line: int,
+        end: int,
         fields: list[str],
+        broken: str | None,
         bad: deque[tuple[int, str]],
     ) -> tuple[RejectedRow, str | None]:
         problems: Problems = []
-        while bad and bad[0][0] < next_line:
+        while bad and bad[0][0] < end:
             number, reason = bad.popleft()
             problems.append(("(line)", f"line {number}: {reason}"))
+        if broken is not None:
+            problems.append(("(row)", broken))
         txn_id = self.parser.transaction_id(fields)
         return self._reject(line, fields, problems, txn_id), txn_id
-
-    def _unsplittable(
-        self, reader: Iterator[list[str]], lines: TextLines, exc: csv.Error
-    ) -> list[str]:
-        """Note a row the csv module refused; give the fields of its start."""
-        reason = str(exc)
-        if "field limit" in reason:
-            reason = (
-                f"a field is longer than {csv.field_size_limit():,} characters, "
-                "more than any till writes (an unclosed quote?); the rejects "
-                f"file keeps the first {_SHOWN_CHARS:,} characters of the row"
-            )
-        lines.bad.append((reader.line_num, reason))  # type: ignore[attr-defined]
-        start = lines.current[:_SHOWN_CHARS]
-        return next(csv.reader([start], delimiter=self.mapping.delimiter), [])
 
     def _reject(
         self,
@@ -606,18 +719,18 @@ class _Assembler:
     def _finish(self, group: list[_Row | RejectedRow]) -> Iterator[Event | RowError]:
         if not group:
             return
-        first = group[0]
-        txn_id = first.transaction_id
+        txn_id = group[0].transaction_id
         assert txn_id is not None
-        first_line = self.first_lines.setdefault(txn_id, first.line)
-        if first_line != first.line:
-            reason = (
-                f"transaction '{txn_id}' started on line {first_line} and "
-                f"reappears on line {first.line}; its lines must be consecutive"
-            )
-            yield from self._reject_all(group, [(self.parser.txn_column, reason)])
-            return
+        last_line = self.scattered.get(txn_id)
+        if last_line is not None:
+            parts = self.parts.setdefault(txn_id, [])
+            parts.extend(group)
+            if group[-1].line < last_line:
+                return  # more of it comes later in the file
+            group = self.parts.pop(txn_id)
+        yield from self._build(group)
 
+    def _build(self, group: list[_Row | RejectedRow]) -> Iterator[Event | RowError]:
         rows = [row for row in group if isinstance(row, _Row)]
         if len(rows) < len(group):
             yield from self._reject_siblings(group)

@@ -12,6 +12,7 @@ from tillsight.core.events import Event
 from tillsight.errors import InputError, RowError
 from tillsight.ingest.canonical import parse_canonical, to_event
 from tillsight.ingest.rejects import REJECT_KEY, RejectedRow
+from tillsight.ingest.textfile import TextLines, open_binary
 
 _INT_DIGITS = 4_000  # below Python's default limit of 4,300 for int(str)
 
@@ -21,14 +22,22 @@ def read_jsonl(
 ) -> Iterator[Event | RowError]:
     """Yield an event per good line and a ``RowError`` per bad one.
 
-    Blank lines are skipped. A ``_rejected`` key, which a rejects file adds to
-    each line, is dropped, so a fixed rejects file imports as it is. Every row
-    error is a :class:`RejectedRow` that keeps the line's text.
+    Blank lines are skipped, and so is a UTF-8 byte order mark. A
+    ``_rejected`` key, which a rejects file adds to each line, is dropped, so
+    a fixed rejects file imports as it is. Every row error is a
+    :class:`RejectedRow` that keeps the line's text; a line that is not UTF-8
+    is one of them, with its bad bytes written as ``\\xe9`` escapes.
     """
-    with Path(path).open(encoding="utf-8") as file:
-        for number, text in enumerate(file, start=1):
-            if text.strip():
-                yield _read_line(text.rstrip("\r\n"), number, default_zone, source)
+    with open_binary(path) as file:
+        lines = TextLines(file, "utf-8", str(path))
+        bad = lines.bad
+        for number, text in enumerate(lines, start=1):
+            text = text.rstrip("\r\n")
+            if bad and bad[0][0] == number:
+                _, reason = bad.popleft()
+                yield RejectedRow(number, [("(line)", reason)], raw=text)
+            elif text.strip():
+                yield _read_line(text, number, default_zone, source)
 
 
 def _read_line(
@@ -38,6 +47,9 @@ def _read_line(
         data = json.loads(text, parse_float=Decimal, parse_int=_integer)
     except json.JSONDecodeError as exc:
         reason = f"is not valid JSON: {exc.msg} at column {exc.colno}"
+        return RejectedRow(number, [("(line)", reason)], raw=text)
+    except RecursionError:
+        reason = "nests arrays or objects deeper than any event does"
         return RejectedRow(number, [("(line)", reason)], raw=text)
     if isinstance(data, dict):
         data.pop(REJECT_KEY, None)

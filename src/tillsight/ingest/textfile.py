@@ -20,11 +20,20 @@ import io
 from collections import deque
 from collections.abc import Iterable, Iterator
 from itertools import chain
+from pathlib import Path
 from typing import BinaryIO
 
 from tillsight.errors import InputError
 
 _UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+def open_binary(path: str | Path) -> BinaryIO:
+    """Open an import file for :class:`TextLines`, or say why it cannot be read."""
+    try:
+        return Path(path).open("rb")
+    except OSError as exc:
+        raise InputError([(str(path), f"cannot be read: {exc.strerror}")]) from exc
 
 
 class TextLines:
