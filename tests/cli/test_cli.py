@@ -199,3 +199,35 @@ def test_quarantine_retry_with_a_missing_body_file_is_a_usage_error(
     assert result.exit_code == 2
     assert "does not exist" in result.output
     assert not isinstance(result.exception, FileNotFoundError)
+
+
+def test_a_refund_larger_than_its_sale_shows_on_the_timeline(
+    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    common = (
+        '"currency": "GBP", "customer": {"customer_id": "C1"}, "lines": '
+        '[{"sku": "A", "quantity": "1", "unit_price": "12.50", "total": "12.50"}]'
+    )
+    sale = (
+        f'{{"event_id": "pos:1", "type": "purchase", {common}, '
+        '"occurred_at": "2025-03-01T10:00:00+00:00"}'
+    )
+    refund = (
+        f'{{"event_id": "pos:2", "type": "return", {common}, '
+        '"occurred_at": "2025-03-02T10:00:00+00:00", "refunds_event_id": "pos:1"}'
+    )
+    (tmp_path / "till.jsonl").write_text(
+        f"{sale}\n{refund}\n{refund.replace('pos:2', 'pos:3')}\n"
+    )
+
+    replayed = runner.invoke(app, ["replay", "till.jsonl", "--db", sqlite_url])
+    customer = runner.invoke(
+        app, ["customer", "C1", "--db", sqlite_url], env={"COLUMNS": "200"}
+    )
+
+    assert replayed.exit_code == 0, replayed.output
+    assert (
+        "return of 12.50 is more than the 0.00 left of sale pos:1: takes back 0.00"
+        in customer.output
+    )

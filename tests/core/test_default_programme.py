@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 import pytest
 
@@ -331,3 +332,74 @@ def test_window_count_sees_purchases_in_the_repeated_autumn_hour(
     _, decisions = run(default_engine, events)
 
     assert fired(decisions, "active_engaged") == ["E3"]
+
+
+def mismatches(decisions: list[Decision]) -> list[tuple[str | None, str, object]]:
+    return [
+        (d.event_id, d.subject, (d.detail or {}).get("taken_back"))
+        for d in decisions
+        if d.kind is Kind.RETURN_MISMATCH
+    ]
+
+
+@pytest.mark.parametrize(
+    ("returns", "net_spend", "expected"),
+    [
+        pytest.param(
+            [refund("R1", "2025-01-02T10:00:00+00:00", "100", of="E1")],
+            "0",
+            [("R1", "more_than_the_sale", "40")],
+            id="a refund larger than its sale",
+        ),
+        pytest.param(
+            [
+                refund("R1", "2025-01-02T10:00:00+00:00", "40", of="E1"),
+                refund("R2", "2025-01-03T10:00:00+00:00", "40", of="E1"),
+            ],
+            "0",
+            [("R2", "more_than_the_sale", "0")],
+            id="a second full refund of one sale",
+        ),
+        pytest.param(
+            [
+                refund("R1", "2025-01-02T10:00:00+00:00", "30", of="E1"),
+                refund("R2", "2025-01-03T10:00:00+00:00", "30", of="E1"),
+            ],
+            "0",
+            [("R2", "more_than_the_sale", "10")],
+            id="partial refunds that add up to more than the sale",
+        ),
+        pytest.param(
+            [refund("R1", "2025-01-02T10:00:00+00:00", "15", of="E9")],
+            "25",
+            [("R1", "unknown_sale", "15")],
+            id="a refund of a sale the customer never made",
+        ),
+        pytest.param(
+            [refund("R1", "2024-12-31T10:00:00+00:00", "15", of="E1")],
+            "25",
+            [("R1", "unknown_sale", "15")],
+            id="a refund dated before its sale",
+        ),
+        pytest.param(
+            [refund("R1", "2025-01-02T10:00:00+00:00", "40", of="E1")],
+            "0",
+            [],
+            id="a full refund is no mismatch",
+        ),
+    ],
+)
+def test_a_return_that_does_not_fit_its_sale_is_noted_and_bounded(
+    default_engine: Engine,
+    returns: list[Event],
+    net_spend: str,
+    expected: list[tuple[str, str, str]],
+) -> None:
+    events = [sale("E1", "2025-01-01T10:00:00+00:00", "40"), *returns]
+    events.sort(key=lambda event: (event.occurred_at, event.event_id))
+
+    state, decisions = run(default_engine, events)
+
+    assert state.lifetime_net_spend == Decimal(net_spend)
+    assert mismatches(decisions) == expected
+    assert fired(decisions, "return_processed") == [r.event_id for r in returns]

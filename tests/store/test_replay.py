@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import Engine, func, select
 
-from tillsight.core.events import Event, Identity
+from tillsight.core.events import Event, Identity, Redemption
 from tillsight.pipeline import Replayer, ReplaySummary
 from tillsight.programme_file import load_programme
 from tillsight.store import queries, schema
@@ -310,3 +310,36 @@ def test_until_before_the_clock_is_reported_not_silently_dropped(
         "2025-03-01T00:00:00+00:00"
     )
     assert fired_rules(store)["lapsed"] == 1
+
+
+def test_returns_that_do_not_fit_their_sale_and_spent_points_show_on_the_timeline(
+    store: Engine,
+) -> None:
+    paid_with_points = replace(
+        sale("E2", "2025-01-02T10:00:00+00:00", "40.00"),
+        redemptions=(Redemption(points=40, amount=Decimal("4.00")),),
+    )
+    replay(
+        store,
+        [
+            sale("E1", "2025-01-01T10:00:00+00:00", "40.00"),
+            paid_with_points,
+            refund("R1", "2025-01-03T10:00:00+00:00", "40.00", of="E1"),
+            refund("R2", "2025-01-04T10:00:00+00:00", "40.00", of="E1"),
+            refund("R3", "2025-01-05T10:00:00+00:00", "9.00", of="E1", customer="C2"),
+        ],
+    )
+
+    with store.connect() as conn:
+        mine = queries.timeline(conn, queries.find_customer_key(conn, "C1"))
+        theirs = queries.timeline(conn, queries.find_customer_key(conn, "C2"))
+
+    def notes(entries: list[queries.TimelineEntry]) -> list[tuple[str, str, str]]:
+        wanted = ("return_mismatch", "points_shortfall")
+        return [(e.kind, e.subject, e.event_id) for e in entries if e.kind in wanted]
+
+    assert notes(mine) == [
+        ("points_shortfall", "reverse", "R1"),
+        ("return_mismatch", "more_than_the_sale", "R2"),
+    ]
+    assert notes(theirs) == [("return_mismatch", "unknown_sale", "R3")]

@@ -129,6 +129,14 @@ _WHAT = {
     "moment": "moment {subject}",
     "action": "asks {subject}",
     "points": "points {subject}",
+    "points_shortfall": "points short ({subject})",
+}
+_MISMATCH = {
+    "unknown_sale": "return names sale {sale}, not in this history: taken as unlinked",
+    "more_than_the_sale": (
+        "return of {refund} is more than the {left_of_sale} left of sale {sale}: "
+        "takes back {taken_back}"
+    ),
 }
 
 
@@ -142,7 +150,10 @@ def _timeline_table(key: str, entries: list[queries.TimelineEntry]) -> Table:
         subject = entry.subject
         if entry.kind == "points" and entry.detail:
             subject = f"{entry.detail['delta']:+,} ({subject})"
-        what = _WHAT.get(entry.kind, entry.kind).format(subject=subject)
+        if entry.kind == "return_mismatch" and entry.subject in _MISMATCH:
+            what = _MISMATCH[entry.subject].format(**(entry.detail or {}))
+        else:
+            what = _WHAT.get(entry.kind, entry.kind).format(subject=subject)
         if entry.superseded:
             what += " [superseded]"
         when = entry.at.strftime("%Y-%m-%d %H:%M")

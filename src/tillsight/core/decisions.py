@@ -19,6 +19,7 @@ class Kind(enum.StrEnum):
     POINTS = "points"
     REDEMPTION = "redemption"
     POINTS_SHORTFALL = "points_shortfall"
+    RETURN_MISMATCH = "return_mismatch"
 
 
 @dataclass(frozen=True, slots=True)

@@ -172,22 +172,64 @@ class Engine:
     def _apply_return(self, state: CustomerState, now: _Now) -> None:
         event = now.event
         linked = self._find_purchase(state, event.refunds_event_id)
+        taken_back = self._taken_back(state, now, linked)
         state.returns.append(
             ReturnRecord(
                 event.event_id,
                 now.at_us,
                 now.local_us,
-                event.total,
+                taken_back,
                 linked.event_id if linked else None,
             )
         )
-        state.lifetime_net_spend -= event.total
+        state.lifetime_net_spend -= taken_back
         if linked is not None:
             self._refund_purchase(state, now, linked)
 
         self._run_rules(state, now, self._on_return)
         self._update_tiers(state, now)
         self._leave_segments(state, now)
+
+    def _taken_back(
+        self, state: CustomerState, now: _Now, linked: PurchaseRecord | None
+    ) -> Decimal:
+        """Say how much of a return comes off lifetime net spend.
+
+        A return linked to a sale takes back at most what is left of that sale.
+        A linked return that finds no sale (another customer's, one from before
+        the history begins, one that comes later in event time) counts as an
+        unlinked return. Both cases leave a ``return_mismatch`` on the timeline.
+        """
+        event = now.event
+        sale = event.refunds_event_id
+        if sale is None:
+            return event.total
+        if linked is None:
+            subject, left = "unknown_sale", None
+            taken_back = event.total
+        else:
+            left = linked.total - linked.refunded
+            if event.total <= left:
+                return event.total
+            subject, taken_back = "more_than_the_sale", left
+        detail = {
+            "sale": sale,
+            "refund": str(event.total),
+            "left_of_sale": None if left is None else str(left),
+            "taken_back": str(taken_back),
+        }
+        now.decisions.append(
+            Decision(
+                Kind.RETURN_MISMATCH,
+                state.key,
+                now.at_us,
+                None,
+                event.event_id,
+                subject,
+                detail,
+            )
+        )
+        return taken_back
 
     def _find_purchase(
         self, state: CustomerState, event_id: str | None

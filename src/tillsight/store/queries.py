@@ -99,11 +99,13 @@ def timeline(
     entries = _decisions(conn, key, include_superseded)
     entries += _points(conn, key)
     entries += _actions(conn, key, include_superseded)
-    return sorted(entries, key=lambda entry: (entry.at, _KIND_ORDER[entry.kind]))
+    return sorted(entries, key=lambda entry: (entry.at, _KIND_ORDER.get(entry.kind, 3)))
 
 
 _KIND_ORDER = {
     "points": 0,
+    "points_shortfall": 0,
+    "return_mismatch": 1,
     "rule_fired": 1,
     "moment": 2,
     "segment_entered": 3,
