@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -112,6 +113,7 @@ def test_event_in_another_currency_is_kept_to_fix_and_replay(
     customer = runner.invoke(app, ["customer", "C1", "--db", sqlite_url])
 
     assert first.exit_code == 0 and "currency" in kept.read_text()
+    assert "line" not in json.loads(kept.read_text())["_rejected"]  # not a file line
     assert second.exit_code == 0, second.output
     assert "stage" in customer.output and "new" in customer.output
 

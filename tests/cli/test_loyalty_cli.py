@@ -220,14 +220,14 @@ def test_rewards_import_keeps_rejected_rows_to_fix_and_import_again(
     ]
     assert "'C9' is not known" in kept[0]["_reason"]
     assert list(kept[0]) == [
+        "_line",
+        "_field",
+        "_reason",
         "RewardId",
         "Customer",
         "Type",
         "IssuedAt",
         "Store",
-        "_line",
-        "_field",
-        "_reason",
     ]
     assert second.exit_code == 0, second.output
     assert "2 imported" in second.output and "0 rejected" in second.output
@@ -247,7 +247,7 @@ def test_a_rejects_file_refused_again_is_noted_once(db: str, tmp_path: Path) -> 
 
     assert again.exit_code == 0, again.output
     header = (tmp_path / "old.csv.rejects.csv.rejects.csv").read_text().splitlines()[0]
-    assert header == "RewardId,Customer,Type,IssuedAt,Store,_line,_field,_reason"
+    assert header == "_line,_field,_reason,RewardId,Customer,Type,IssuedAt,Store"
 
 
 def imported_ids(db: str) -> list[str]:

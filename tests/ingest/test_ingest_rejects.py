@@ -123,3 +123,39 @@ def test_a_guest_return_in_jsonl_is_a_return_without_identity(tmp_path):
     assert events[0].type is EventType.RETURN
     assert events[0].is_guest
     assert events[0].source == "jsonl"
+
+
+def test_a_row_with_extra_fields_keeps_its_reason_in_its_column(write_csv, tmp_path):
+    rejects = tmp_path / "rejects.csv"
+    extra = GOOD.replace("HEART HOLDER", "HEART, HOLDER")
+    with RejectsWriter(rejects) as writer:
+        for error in split(read_csv(write_csv(extra), make_mapping()))[1]:
+            writer.write(error)
+
+    with rejects.open(newline="", encoding="utf-8") as file:
+        header, row = list(csv.reader(file))
+
+    assert header[:4] == ["_line", "_field", "_reason", "InvoiceNo"]
+    assert row[:2] == ["2", "(row)"]
+    assert "has 9 fields but the header has 8" in row[2]
+    assert row[3:] == extra.split(",")
+
+
+def test_rejecting_a_rejects_file_again_replaces_its_reasons(write_csv, tmp_path):
+    mapping = make_mapping()
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    with RejectsWriter(first) as writer:
+        for error in split(read_csv(write_csv(BAD_DATE), mapping))[1]:
+            writer.write(error)
+    with RejectsWriter(second) as writer:
+        for error in split(read_csv(first, mapping))[1]:
+            writer.write(error)
+
+    with second.open(newline="", encoding="utf-8") as file:
+        header = next(csv.reader(file))
+        file.seek(0)
+        rows = list(csv.DictReader(file))
+
+    assert header.count("_reason") == 1
+    assert [(row["_line"], row["_field"]) for row in rows] == [("2", "InvoiceDate")]
+    assert rows[0]["Description"] == "WARMER, RED"

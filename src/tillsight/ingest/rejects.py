@@ -1,10 +1,12 @@
 """Rejected rows, the file they are written to, and the tally of an import.
 
-A rejects file can be fixed by hand and imported again as it is: a CSV keeps
-the original columns and adds ``_line``, ``_field`` and ``_reason`` (which the
-CSV reader ignores, as it ignores any column the mapping does not name); a
-JSON Lines file keeps each original object and adds a ``_rejected`` key (which
-the JSON Lines reader drops).
+A rejects file can be fixed by hand and imported again as it is: a CSV puts
+``_line``, ``_field`` and ``_reason`` first (the CSV reader ignores them, as it
+ignores any column the mapping does not name) and the original columns after,
+so a row with more fields than its header leaves them in line; rejecting a
+rejects file again replaces those three rather than adding three more. A JSON
+Lines file keeps each original object and adds a ``_rejected`` key (which the
+JSON Lines reader drops).
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ class RejectsWriter:
         self.written = 0
         self._file: IO[str] | None = None
         self._csv: Any = None
+        self._kept: list[int] = []
 
     def __enter__(self) -> RejectsWriter:
         return self
@@ -92,21 +95,20 @@ class RejectsWriter:
         if self._file is None:
             self._file = self.path.open("w", newline="", encoding="utf-8")
             self._csv = csv.writer(self._file)
-            self._csv.writerow([*header, *REJECT_COLUMNS])
-        values = list(row.raw)
-        values += [""] * (len(header) - len(values))
-        self._csv.writerow([*values, *extra])
+            self._kept = [
+                i for i, name in enumerate(header) if name not in REJECT_COLUMNS
+            ]
+            self._csv.writerow([*REJECT_COLUMNS, *(header[i] for i in self._kept)])
+        raw = row.raw
+        values = [raw[i] if i < len(raw) else "" for i in self._kept]
+        self._csv.writerow([*extra, *values, *raw[len(header) :]])
 
     def _write_jsonl(self, row: RowError) -> None:
         if self._file is None:
             self._file = self.path.open("w", encoding="utf-8")
-        note = json.dumps(
-            {
-                "line": row.line,
-                "errors": [{"field": f, "reason": r} for f, r in row.errors],
-            },
-            ensure_ascii=False,
-        )
+        errors = [{"field": f, "reason": r} for f, r in row.errors]
+        found = {"line": row.line} if row.line > 0 else {}  # 0: not from a file line
+        note = json.dumps({**found, "errors": errors}, ensure_ascii=False)
         raw = row.raw if isinstance(row, RejectedRow) else ""
         self._file.write(_with_note(str(raw), note) + "\n")
 

@@ -37,7 +37,7 @@ from sqlalchemy import Connection, select
 from tillsight.core.programme import Programme
 from tillsight.errors import ConfigError, RowError
 from tillsight.ingest.canonical import localize
-from tillsight.ingest.rejects import REJECT_COLUMNS, RejectedRow
+from tillsight.ingest.rejects import RejectedRow
 from tillsight.loyalty import codes
 from tillsight.loyalty.rewards import insert_rewards, known_issue_keys
 from tillsight.store import schema
@@ -97,14 +97,16 @@ def import_rewards(
     rows: list[dict[str, Any]] = []
     with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle)
-        header, keep = _original_columns(next(reader, []))
+        header = next(reader, [])
         for line, values in enumerate(reader, start=2):
             if not values:
                 continue
             summary.read += 1
-            values = [values[n] if n < len(values) else "" for n in keep]
-            raw = dict(zip(header, values, strict=True))
+            raw = dict(zip(header, values, strict=False))
             try:
+                if len(values) > len(header):
+                    found = f"has {len(values)} fields but the header has {len(header)}"
+                    raise RowError(line, [("(row)", found)])
                 rows.append(_row(conn, programme, mapping, raw, line))
             except RowError as exc:
                 rejected = RejectedRow(line, exc.errors, raw=values, header=header)
@@ -117,16 +119,6 @@ def import_rewards(
     summary.already_there = len(rows) - len(fresh)
     summary.redeemed = sum(row["redeemed_at"] is not None for row in fresh)
     return summary
-
-
-def _original_columns(header: list[str]) -> tuple[list[str], list[int]]:
-    """The file's own columns and their positions, without a rejects file's notes.
-
-    A fixed rejects file imports as it is; its ``_line``, ``_field`` and
-    ``_reason`` are dropped so that a row refused again is not noted twice.
-    """
-    keep = [n for n, name in enumerate(header) if name not in REJECT_COLUMNS]
-    return [header[n] for n in keep], keep
 
 
 def _row(
