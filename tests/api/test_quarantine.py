@@ -164,3 +164,26 @@ def test_an_event_dated_past_tomorrow_waits_in_quarantine(client: TestClient) ->
 
     assert response.status_code == 422
     assert [e["field"] for e in response.json()["errors"]] == ["occurred_at"]
+
+
+def test_quarantine_show_writes_a_hostile_body_escaped(
+    client: TestClient, db_url: str
+) -> None:
+    from typer.testing import CliRunner
+
+    from tillsight.cli import app
+
+    body = b'{"event_id": "\x1b]0;owned\x07\x1b[2J", '
+    entry_id = client.post("/v1/events", content=body).json()["quarantine_id"]
+
+    shown = CliRunner().invoke(
+        app, ["quarantine", "show", str(entry_id), "--db", db_url]
+    )
+    raw = CliRunner().invoke(
+        app, ["quarantine", "show", str(entry_id), "--body", "--db", db_url]
+    )
+
+    assert shown.exit_code == 0, shown.output
+    assert "\\x1b]0;owned\\x07\\x1b[2J" in shown.output
+    assert "\x1b" not in shown.output
+    assert raw.stdout_bytes == body  # --body gives the bytes back to edit

@@ -233,3 +233,24 @@ def test_a_refund_larger_than_its_sale_shows_on_the_timeline(
         "return of 12.50 is more than the 0.00 left of sale pos:1: takes back 0.00"
         in customer.output
     )
+
+
+def test_control_characters_from_the_data_reach_the_terminal_escaped(
+    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    line = (
+        '{"event_id": "pos:\\u001b[2J1\\u202e", "type": "purchase", '
+        '"occurred_at": "2025-03-01T10:00:00+00:00", "currency": "GBP", '
+        '"lines": [{"sku": "A", "quantity": "1", "unit_price": "12.50", '
+        '"total": "12.50"}], "customer": {"customer_id": "C1"}}\n'
+    )
+    (tmp_path / "till.jsonl").write_text(line)
+
+    runner.invoke(app, ["replay", "till.jsonl", "--db", sqlite_url])
+    customer = runner.invoke(
+        app, ["customer", "C1", "--db", sqlite_url], env={"COLUMNS": "200"}
+    )
+
+    assert "pos:\\x1b[2J1\\u202e" in customer.output
+    assert "\x1b" not in customer.output and "\u202e" not in customer.output

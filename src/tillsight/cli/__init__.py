@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 
 import typer
-from rich.console import Console
 
 from tillsight.cli import history, kpi, live, lookup, loyalty, salesforce
+from tillsight.cli.terminal import make_console
 from tillsight.errors import TillsightError
 
 app = typer.Typer(
@@ -34,5 +34,5 @@ def main() -> None:
     try:
         app()
     except TillsightError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        make_console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
         sys.exit(exc.exit_code)

@@ -19,11 +19,11 @@ from zoneinfo import ZoneInfo
 
 import orjson
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from tillsight.cli.options import Database, ProgrammeFile
+from tillsight.cli.terminal import make_console
 from tillsight.core.events import Event
 from tillsight.core.programme import Programme
 from tillsight.errors import ConfigError, InputError, RowError
@@ -31,7 +31,7 @@ from tillsight.pipeline import Replayer, ReplaySummary
 from tillsight.programme_file import load_programme
 from tillsight.store.db import connect
 
-console = Console()
+console = make_console()
 
 EXAMPLE_DATA = Path("examples/data/online-retail-sample.csv")
 EXAMPLE_MAPPING = Path("examples/mappings/online-retail.yaml")

@@ -11,13 +11,13 @@ from typing import Annotated
 
 import orjson
 import typer
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Connection, func, select
 
 from tillsight.cli import spreadsheet
 from tillsight.cli.loyalty import store_clock
 from tillsight.cli.options import Database, ProgrammeFile, open_store
+from tillsight.cli.terminal import make_console
 from tillsight.core.programme import Programme
 from tillsight.errors import ConfigError
 from tillsight.kpi.redemption import (
@@ -30,7 +30,7 @@ from tillsight.loyalty.tables import rewards as rewards_table
 from tillsight.programme_file import load_programme
 from tillsight.store import schema
 
-console = Console()
+console = make_console()
 kpi_app = typer.Typer(help="Figures: the Reward Redemption Rate.")
 
 

@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import gc
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from tillsight.cli.options import Database, ProgrammeFile
+from tillsight.cli.terminal import make_console
 from tillsight.live.keys import SCOPES, Keys
 from tillsight.live.quarantine import Quarantine
 from tillsight.live.service import LiveService
 from tillsight.live.settings import Settings
 from tillsight.live.store import LiveStore
 
-console = Console()
+console = make_console()
 quarantine_app = typer.Typer(help="Requests kept because they could not be read.")
 keys_app = typer.Typer(help="API keys with scopes (ingest, read, admin).")
 
@@ -58,15 +61,24 @@ def serve(
     uvicorn.run(app, host=host, port=port, access_log=False, log_config=None)
 
 
+@contextmanager
+def _live_store(db: str | None) -> Iterator[LiveStore]:
+    """The store at ``--db`` for one command, its connections closed after."""
+    store = LiveStore.open(db)
+    try:
+        yield store
+    finally:
+        store.dispose()
+
+
 @quarantine_app.command("list")
 def quarantine_list(
     db: Database = None,
     every: Annotated[bool, typer.Option("--all", help="Also resolved ones.")] = False,
 ) -> None:
     """List waiting entries: id, source, reason, first error."""
-    entries = Quarantine(LiveStore.open(db)).entries(
-        status=None if every else "waiting"
-    )
+    with _live_store(db) as store:
+        entries = Quarantine(store).entries(status=None if every else "waiting")
     table = Table("id", "received", "source", "topic", "reason", "bytes", "status")
     table.add_column("first error")
     for entry in entries:
@@ -93,9 +105,12 @@ def quarantine_show(
     ] = False,
 ) -> None:
     """Show one entry: every error, then its raw body."""
-    entry = Quarantine(LiveStore.open(db)).get(entry_id)
+    with _live_store(db) as store:
+        entry = Quarantine(store).get(entry_id)
     if body_only:
-        typer.echo(entry.body.decode("utf-8", errors="replace"), nl=False)
+        sys.stdout.flush()
+        sys.stdout.buffer.write(entry.body)  # byte for byte, to edit and retry
+        sys.stdout.buffer.flush()
         return
     console.print(
         f"entry {entry.id}: {entry.source} {entry.topic or ''} {entry.reason} "
@@ -107,7 +122,8 @@ def quarantine_show(
         console.print(f"  {field}: {reason}", highlight=False)
     if entry.resolution:
         console.print(f"resolution: {entry.resolution}", highlight=False)
-    typer.echo(entry.body[:4096].decode("utf-8", errors="replace"))
+    body = entry.body[:4096].decode("utf-8", errors="replace")
+    console.print(body, markup=False, highlight=False, soft_wrap=True)
 
 
 @quarantine_app.command("retry")
@@ -151,7 +167,8 @@ def keys_create(
     db: Database = None,
 ) -> None:
     """Make a key; it is printed once and stored only as a hash."""
-    token = Keys(LiveStore.open(db)).create(name, scope, datetime.now(UTC))
+    with _live_store(db) as store:
+        token = Keys(store).create(name, scope, datetime.now(UTC))
     typer.echo(token)
 
 
@@ -159,7 +176,9 @@ def keys_create(
 def keys_list(db: Database = None) -> None:
     """List keys (never their secrets)."""
     table = Table("id", "name", "scopes", "created", "revoked")
-    for key in Keys(LiveStore.open(db)).list():
+    with _live_store(db) as store:
+        keys = Keys(store).list()
+    for key in keys:
         revoked = key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else ""
         table.add_row(
             key.key_id,
@@ -176,5 +195,6 @@ def keys_revoke(
     key_id: Annotated[str, typer.Argument(metavar="ID")], db: Database = None
 ) -> None:
     """Stop a key from working."""
-    Keys(LiveStore.open(db)).revoke(key_id, datetime.now(UTC))
+    with _live_store(db) as store:
+        Keys(store).revoke(key_id, datetime.now(UTC))
     console.print(f"revoked {key_id}")

@@ -7,16 +7,16 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select
 
 from tillsight.cli.options import Database
 from tillsight.cli.spreadsheet import cell
+from tillsight.cli.terminal import make_console
 from tillsight.store import queries, schema
 from tillsight.store.db import connect
 
-console = Console()
+console = make_console()
 
 
 def register(app: typer.Typer) -> None:

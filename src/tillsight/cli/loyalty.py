@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Connection, select
 
 from tillsight.cli.options import Database, ProgrammeFile, open_store
+from tillsight.cli.terminal import make_console
 from tillsight.core.events import Event, EventType, Identity
 from tillsight.core.programme import Programme
 from tillsight.core.timeconv import from_instant_us
@@ -23,7 +23,7 @@ from tillsight.pipeline import CLOCK_SETTING, Replayer
 from tillsight.programme_file import load_programme
 from tillsight.store import queries, schema
 
-console = Console()
+console = make_console()
 points_app = typer.Typer(help="Points balances and manual adjustments.")
 rewards_app = typer.Typer(help="Issue, look up and import rewards.")
 

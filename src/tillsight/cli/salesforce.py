@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from sqlalchemy import Engine
 
 from tillsight.cli.options import Database
+from tillsight.cli.terminal import make_console
 from tillsight.connectors.salesforce import (
     PublishReport,
     SalesforceSettings,
@@ -45,7 +45,7 @@ from tillsight.connectors.salesforce.sync import SyncReport
 from tillsight.errors import ConfigError
 from tillsight.store.db import connect
 
-console = Console()
+console = make_console()
 salesforce_app = typer.Typer(
     help="Keep customer profiles in step with Salesforce.", no_args_is_help=True
 )
