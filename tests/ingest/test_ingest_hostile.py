@@ -42,6 +42,9 @@ def row(invoice: str = "536366", quantity: str = "6", price: str = "2.55") -> st
         ("6", "1e9", "UnitPrice", "'1e9' is beyond any till"),
         ("6", "Infinity", "UnitPrice", "'Infinity' is not a finite number"),
         ("900000", "9000", "Quantity", "line total '8100000000' is beyond any till"),
+        ("1_000", "2.55", "Quantity", "'1_000' is not written as a number"),
+        ("\u0666", "2.55", "Quantity", "'\u0666' is not written as a number"),
+        ("6", "2.5 5", "UnitPrice", "'2.5 5' is not a number"),
     ],
 )
 def test_a_csv_number_no_till_writes_is_a_row_error_naming_field_and_value(
@@ -72,6 +75,30 @@ def test_numbers_at_the_edge_of_the_bounds_are_kept(
     assert events[0].lines[0].unit_price == Decimal("999.999999")
 
 
+@pytest.mark.parametrize(
+    ("quantity", "price", "kept"),
+    [
+        (" 6 ", "2.55", ("6", "2.55")),
+        ("1e1", "2.5E0", ("10", "2.5")),
+        ("+6", ".5", ("6", "0.5")),
+    ],
+)
+def test_a_number_a_spreadsheet_reformatted_is_kept_in_plain_digits(
+    write_csv: Callable[..., Path],
+    read: Read,
+    quantity: str,
+    price: str,
+    kept: tuple[str, str],
+) -> None:
+    path = write_csv(row(quantity=quantity, price=price))
+
+    events, errors = read(path)
+
+    assert errors == []
+    line = events[0].lines[0]
+    assert (str(line.quantity), str(line.unit_price)) == kept
+
+
 def test_a_transaction_totalling_beyond_any_till_is_rejected(
     write_csv: Callable[..., Path], read: Read
 ) -> None:
@@ -95,9 +122,11 @@ def jsonl_line(quantity: str, price: str = '"2.50"') -> str:
 @pytest.mark.parametrize(
     ("quantity", "price", "field", "shown"),
     [
-        ("1e18", '"2.50"', "lines[0].quantity", "'1E+18' is beyond any till"),
-        ('"1e30"', '"2.50"', "lines[0].quantity", "'1E+30' is beyond any till"),
-        ("1e17", '"2.50"', "lines[0].quantity", "'1E+17' is beyond any till"),
+        ("1e18", '"2.50"', "lines[0].quantity", "'1" + "0" * 18 + "' is beyond any"),
+        ('"1e30"', '"2.50"', "lines[0].quantity", "'1" + "0" * 30 + "' is beyond any"),
+        ("1e17", '"2.50"', "lines[0].quantity", "'1" + "0" * 17 + "' is beyond any"),
+        ('"1_000"', '"2.50"', "lines[0].quantity", "is not written as a number"),
+        ('"\u0661"', '"2.50"', "lines[0].quantity", "is not written as a number"),
         ("1", "1e-30", "lines[0].unit_price", "'1E-30' has more than 6 decimal"),
         ("1" + "0" * 5000, '"2.50"', "lines[0].quantity", "is beyond any till"),
         ("999999", "999999", "lines[0].total", "is beyond any till"),

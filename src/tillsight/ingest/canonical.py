@@ -30,6 +30,7 @@ The CSV reader applies the same bounds through :data:`QUANTITY` and
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Context, Decimal, Inexact, InvalidOperation
@@ -129,6 +130,20 @@ def lines_total(lines: Iterable[Line]) -> Decimal:
     return total
 
 
+# How a till writes a number: ASCII digits, at most one point, a sign, an
+# exponent. Python's Decimal also reads "1_000", "١٢" and " 6 "; a till does not
+# write those, and a spreadsheet that did may have changed the value too.
+WRITTEN_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+NOT_WRITTEN_AS_A_NUMBER = "is not written as a number (ASCII digits, one point)"
+
+
+def plain(number: Decimal) -> Decimal:
+    """Give a finite number without a positive exponent: 1E+3 becomes 1000."""
+    if number.as_tuple().exponent > 0:  # type: ignore[operator]
+        return Decimal(format(number, "f"))
+    return number
+
+
 def _to_decimal(value: Any) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
         raise ValueError(f"{value!r} is not a number or a numeric string")
@@ -138,7 +153,9 @@ def _to_decimal(value: Any) -> Decimal:
         raise ValueError(f"{value!r} is not a number") from None
     if not number.is_finite():
         raise ValueError(f"{value!r} is not a finite number")
-    return number
+    if isinstance(value, str) and not WRITTEN_NUMBER.fullmatch(value.strip()):
+        raise ValueError(f"{value!r} {NOT_WRITTEN_AS_A_NUMBER}")
+    return plain(number)
 
 
 def _to_id(value: Any) -> str:

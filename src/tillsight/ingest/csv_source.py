@@ -33,6 +33,7 @@ Rules, so that the same file always gives the same events:
 from __future__ import annotations
 
 import csv
+import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -44,7 +45,16 @@ from typing import cast
 
 from tillsight.core.events import Event, EventType, Identity, Line
 from tillsight.errors import InputError, RowError
-from tillsight.ingest.canonical import AMOUNT, EXCLUDED_TAG, QUANTITY, Bound, localize
+from tillsight.ingest.canonical import (
+    AMOUNT,
+    EXCLUDED_TAG,
+    NOT_WRITTEN_AS_A_NUMBER,
+    QUANTITY,
+    WRITTEN_NUMBER,
+    Bound,
+    localize,
+    plain,
+)
 from tillsight.ingest.mapping import (
     CustomerSpec,
     LineRole,
@@ -72,6 +82,7 @@ _SHARED_NAMES = (
     "refunds",
 )
 _CACHE_SIZE = 50_000
+_is_simple = re.compile(r"-?[0-9]+(?:\.[0-9]+)?").fullmatch  # else the careful path
 _MAX_ROW_LINES = 20
 _ISO_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S")
 
@@ -361,6 +372,8 @@ class _RowParser:
             return self._parse_carefully(fields, line)
         txn_id, when, sku, description, quantity_text, price_text = self._core(fields)
         occurred_at = self._times.get(when)
+        if not (_is_simple(quantity_text) and _is_simple(price_text)):
+            return self._parse_carefully(fields, line)
         try:
             quantity = Decimal(quantity_text)
             unit_price = Decimal(price_text)
@@ -597,6 +610,11 @@ def _decimal(text: str, column: str, problems: Problems, bound: Bound) -> Decima
         problems.append((column, f"'{text}' is not a number"))
         return _ZERO
     problem = bound.problem(number, text)
+    if problem is None and not _is_simple(text):
+        if WRITTEN_NUMBER.fullmatch(text.strip()):
+            number = plain(number)
+        else:
+            problem = f"'{text}' {NOT_WRITTEN_AS_A_NUMBER}"
     if problem is not None:
         problems.append((column, problem))
         return _ZERO
