@@ -254,3 +254,64 @@ def test_control_characters_from_the_data_reach_the_terminal_escaped(
 
     assert "pos:\\x1b[2J1\\u202e" in customer.output
     assert "\x1b" not in customer.output and "\u202e" not in customer.output
+
+
+@pytest.mark.parametrize(
+    "command", [["stages"], ["customer", "C1"], ["firings"], ["points", "show", "C1"]]
+)
+def test_a_reading_command_refuses_a_store_that_is_not_there(
+    tmp_path: Path, command: list[str]
+) -> None:
+    typo = tmp_path / "tilsight.db"
+
+    result = runner.invoke(app, [*command, "--db", f"sqlite:///{typo}"])
+
+    assert result.exit_code != 0
+    assert f"no store at {typo}" in str(result.exception)
+    assert not typo.exists()
+
+
+def test_a_mapping_given_for_json_lines_is_refused(
+    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "till.jsonl").write_text("{}\n")
+
+    result = runner.invoke(
+        app,
+        ["replay", "till.jsonl", "--mapping", str(MAPPING), "--db", sqlite_url],
+    )
+
+    assert result.exit_code != 0
+    assert "takes no --mapping" in str(result.exception)
+
+
+def test_until_in_the_future_is_refused(tmp_path: Path, sqlite_url: str) -> None:
+    result = runner.invoke(
+        app,
+        ["replay", str(SAMPLE), "--mapping", str(MAPPING), "--until", "2999-01-01",
+         "--db", sqlite_url],
+    )  # fmt: skip
+
+    assert result.exit_code != 0
+    assert "--until '2999-01-01' is in the future" in str(result.exception)
+
+
+def test_markup_in_the_data_is_printed_not_obeyed(
+    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    line = (
+        '{"event_id": "[/oops] [bold]x", "type": "purchase", '
+        '"occurred_at": "2025-03-01T10:00:00+00:00", "currency": "USD", '
+        '"lines": [{"sku": "A", "quantity": "1", "unit_price": "12.50", '
+        '"total": "12.50"}], "customer": {"customer_id": "C1"}}\n'
+    )
+    (tmp_path / "[red]till.jsonl").write_text(line)
+
+    result = runner.invoke(app, ["replay", "[red]till.jsonl", "--db", sqlite_url])
+
+    assert result.exit_code == 0, result.output
+    assert "rejected [/oops] [bold]x: currency" in result.output
+    assert "replaying [red]till.jsonl" in result.output
+    assert "(fix them and replay that file)" in result.output

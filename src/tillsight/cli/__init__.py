@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from rich.markup import escape
 
 from tillsight.cli import history, kpi, live, lookup, loyalty, salesforce
 from tillsight.cli.terminal import make_console
@@ -34,5 +35,7 @@ def main() -> None:
     try:
         app()
     except TillsightError as exc:
-        make_console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        make_console(stderr=True).print(
+            f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False
+        )
         sys.exit(exc.exit_code)

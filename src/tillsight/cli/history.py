@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -56,7 +57,11 @@ def replay(
     ] = None,
     rejects: Annotated[
         Path | None,
-        typer.Option(help="Where bad rows go [default: FILE.rejects-TIME.csv|jsonl]."),
+        typer.Option(
+            help="Where bad rows go (default: FILE.rejects-TIME.csv, or .jsonl "
+            "for a JSON Lines file, in the working directory).",
+            show_default=False,
+        ),
     ] = None,
     db: Database = None,
     programme_file: ProgrammeFile = None,
@@ -170,6 +175,12 @@ def _read(
     if is_jsonl:
         from tillsight.ingest.jsonl_source import read_jsonl
 
+        if mapping is not None:
+            raise ConfigError(
+                f"{file}: a JSON Lines file holds canonical events and takes no "
+                "--mapping (a mapping is for a CSV of till lines)"
+            )
+
         return read_jsonl(file, programme.zone)
     if mapping is None:
         raise ConfigError(f"{file}: a CSV needs --mapping to say what its columns are")
@@ -187,18 +198,25 @@ def _until(text: str | None, programme: Programme) -> datetime | None:
         if len(text) == 10:
             day = date.fromisoformat(text)
             start = datetime.combine(day + timedelta(days=1), time(), tzinfo=zone)
-            return start - timedelta(microseconds=1)
-        moment = datetime.fromisoformat(text)
+            moment = start - timedelta(microseconds=1)
+        else:
+            moment = datetime.fromisoformat(text)
     except ValueError as exc:
         raise ConfigError(
             f"--until {text!r} is not a date (YYYY-MM-DD) or an ISO time"
         ) from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=zone)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=zone)
+    if moment > datetime.now(UTC) + timedelta(days=1):
+        raise ConfigError(
+            f"--until {text!r} is in the future: timers would fire lapses that "
+            "have not happened; give a date up to today"
+        )
+    return moment
 
 
 def _progress() -> Progress:
     return Progress(
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         TextColumn("{task.completed:,} events"),
         TimeElapsedColumn(),
@@ -244,17 +262,21 @@ def print_summary(summary: ReplaySummary, kept: KeptFiles) -> None:
 
     for rejected in summary.rejected_events[:20]:
         console.print(
-            f"[yellow]rejected[/] {rejected.event_id}: {rejected.field}: "
-            f"{rejected.reason}"
+            f"[yellow]rejected[/] {escape(rejected.event_id)}: "
+            f"{escape(rejected.field)}: {escape(rejected.reason)}",
+            markup=True,
         )
     if kept.rejected_rows is not None:
+        how = "" if kept.rejected_rows.suffix == ".jsonl" else " with the same mapping"
         console.print(
             f"[yellow]{summary.rejected_rows:,} bad rows kept in "
-            f"{kept.rejected_rows}[/] (fix them and replay that file with the "
-            "same mapping)"
+            f"{escape(str(kept.rejected_rows))}[/] (fix them and replay that "
+            f"file{how})",
+            markup=True,
         )
     if kept.refused_events is not None:
         console.print(
             f"[yellow]{len(summary.rejected_events):,} events refused, kept in "
-            f"{kept.refused_events}[/] (fix them and replay that file)"
+            f"{escape(str(kept.refused_events))}[/] (fix them and replay that file)",
+            markup=True,
         )

@@ -55,7 +55,7 @@ def redemption(
     programme = load_programme(programme_file)
     moment = _as_of(as_of, programme)
     dimensions = parse_dimensions(by)
-    with open_store(db) as store, store.connect() as conn:
+    with open_store(db, reading=True) as store, store.connect() as conn:
         report = _report(conn, programme, dimensions, moment)
         if html is not None:
             _write_html(conn, programme, report, html)
@@ -167,7 +167,7 @@ def _pct(value: Decimal | None) -> str:
 def show_loyalty(db: str | None, programme: Programme) -> None:
     """Print points, rewards issued and redeemed and the rate by stage and store."""
     ledger = schema.points_ledger
-    with open_store(db) as store, store.connect() as conn:
+    with open_store(db, reading=True) as store, store.connect() as conn:
         by_reason = conn.execute(
             select(ledger.c.reason, func.count(), func.sum(ledger.c.delta))
             .group_by(ledger.c.reason)
@@ -209,5 +209,6 @@ def show_loyalty(db: str | None, programme: Programme) -> None:
         console.print(
             "[yellow]No reward was redeemed:[/] the sample's tills never took a "
             "reward code or points, so every rate is 0%. Nothing was made up to "
-            "fill it; replay a history with redemptions to see real rates."
+            "fill it; replay a history with redemptions to see real rates.",
+            markup=True,
         )

@@ -10,11 +10,10 @@ import typer
 from rich.table import Table
 from sqlalchemy import func, select
 
-from tillsight.cli.options import Database
+from tillsight.cli.options import Database, open_store
 from tillsight.cli.spreadsheet import cell
 from tillsight.cli.terminal import make_console
 from tillsight.store import queries, schema
-from tillsight.store.db import connect
 
 console = make_console()
 
@@ -45,10 +44,9 @@ def stages(db: Database = None) -> None:
 
 def firings(db: Database = None) -> None:
     """Write every rule firing as CSV: customer, rule, time, event id."""
-    store = connect(db)
-    writer = csv.writer(sys.stdout)
-    writer.writerow(["customer", "rule", "time", "event_id"])
-    with store.connect() as conn:
+    with open_store(db, reading=True) as store, store.connect() as conn:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["customer", "rule", "time", "event_id"])
         for key, rule, at, event_id in queries.firings(conn):
             writer.writerow([key, cell(rule), at.isoformat(), cell(event_id)])
 
@@ -57,8 +55,7 @@ def show_customer(
     db: str | None, reference: str | None, *, include_superseded: bool = False
 ) -> None:
     """Print one customer (by default the one with the most firings)."""
-    store = connect(db)
-    with store.connect() as conn:
+    with open_store(db, reading=True) as store, store.connect() as conn:
         key = (
             queries.find_customer_key(conn, reference)
             if reference
@@ -75,8 +72,7 @@ def show_customer(
 
 def show_stages(db: str | None) -> None:
     """Print customer counts by stage, segment and tier."""
-    store = connect(db)
-    with store.connect() as conn:
+    with open_store(db, reading=True) as store, store.connect() as conn:
         counts = queries.stage_counts(conn)
     table = Table(title="Customers by stage, segment and tier")
     table.add_column("kind")

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import Connection, select
 
@@ -73,7 +74,7 @@ def show_points(
 ) -> None:
     """Print a customer's points ledger, each entry with its rule and event."""
     ledger = schema.points_ledger
-    with open_store(db) as store, store.connect() as conn:
+    with open_store(db, reading=True) as store, store.connect() as conn:
         key = queries.find_customer_key(conn, customer)
         rows = conn.execute(
             select(ledger)
@@ -122,8 +123,10 @@ def issue_reward(
             store=store_id,
         )
     console.print(
-        f"issued {reward.kind} to {key}: code [bold]{reward.display_code}"
-        f"[/], expires {reward.expires_at.isoformat()}"
+        f"issued {escape(reward.kind)} to {escape(key)}: code "
+        f"[bold]{escape(str(reward.display_code))}[/], expires "
+        f"{reward.expires_at.isoformat()}",
+        markup=True,
     )
 
 
@@ -133,7 +136,7 @@ def show_rewards(
     db: Database = None,
 ) -> None:
     """List a customer's rewards: kind, campaign, stage at issue, redemption."""
-    with open_store(db) as store, store.connect() as conn:
+    with open_store(db, reading=True) as store, store.connect() as conn:
         key = queries.find_customer_key(conn, customer)
         found = reward_store.customer_rewards(conn, key)
     table = Table(title=f"Rewards of {key}")
@@ -190,7 +193,9 @@ def import_rewards(
         f"already there, {len(summary.rejected):,} rejected"
     )
     for error in summary.rejected[:50]:
-        console.print(f"[yellow]rejected[/] {error}", highlight=False)
+        console.print(
+            f"[yellow]rejected[/] {escape(str(error))}", markup=True, highlight=False
+        )
     if writer.written:
         console.print(
             f"rejected rows kept in {rejects_path}: fix them there and import "

@@ -33,9 +33,12 @@ ProgrammeFile = Annotated[
 
 
 @contextmanager
-def open_store(url: str | None) -> Iterator[Engine]:
-    """The store at ``--db`` for one command, its connections closed after."""
-    store = connect(url)
+def open_store(url: str | None, *, reading: bool = False) -> Iterator[Engine]:
+    """The store at ``--db`` for one command, its connections closed after.
+
+    A command that is only ``reading`` refuses a SQLite file that is not there.
+    """
+    store = connect(url, must_exist=reading)
     try:
         yield store
     finally:

@@ -17,6 +17,7 @@ import typer
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy import Engine
 
 from tillsight.cli.options import Database
@@ -216,12 +217,14 @@ def _explain(store: Engine, status: str) -> None:
             "[yellow]Salesforce's daily API request limit is used up: every sync is "
             f"paused until {until.isoformat(timespec='minutes')} (UTC).[/] "
             "Nothing is lost; run the same command after that time.",
+            markup=True,
             highlight=False,
         )
     elif status == "failed":
         console.print(
             "[red]The sync failed[/]; the queue is intact. See the reason above, "
             "fix it, and run the same command again.",
+            markup=True,
             highlight=False,
         )
     elif status == "partial":
@@ -229,6 +232,7 @@ def _explain(store: Engine, status: str) -> None:
             "Some records were refused; see them with [bold]tillsight salesforce "
             "status[/], fix them in the CRM, then run "
             "[bold]tillsight salesforce retry-dead-letters[/].",
+            markup=True,
             highlight=False,
         )
 
@@ -320,4 +324,6 @@ def _standin_banner(url: str) -> Panel:
         "  tillsight salesforce sync --config examples/salesforce/standin.yaml\n\n"
         "Stop it with Ctrl-C."
     )
-    return Panel(text, title="Salesforce STAND-IN", border_style="bold yellow")
+    return Panel(
+        Text.from_markup(text), title="Salesforce STAND-IN", border_style="bold yellow"
+    )

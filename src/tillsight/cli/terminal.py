@@ -5,6 +5,9 @@ on control characters in them (an escape sequence can clear the screen, move
 the cursor or retitle the window), and bidirectional overrides make text read
 in another order than it is stored. The console writes each such character as
 a visible ``\\x1b`` or ``\\u202e`` escape instead; its own colours are untouched.
+
+Rich markup is off unless a call asks for it (``markup=True``), so a ``[/]`` in
+the data is printed, not read as a tag; such a call escapes what it interpolates.
 """
 
 from __future__ import annotations
@@ -38,4 +41,4 @@ class SafeConsole(Console):
 
 def make_console(*, stderr: bool = False) -> Console:
     """The console for a command's output (or its errors, with ``stderr``)."""
-    return SafeConsole(stderr=stderr)
+    return SafeConsole(stderr=stderr, markup=False)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from tillsight.errors import StoreError
 
@@ -22,9 +23,18 @@ def database_url(url: str | None = None) -> str:
     return url or os.environ.get(URL_VARIABLE) or DEFAULT_URL
 
 
-def connect(url: str | None = None, *, migrate_schema: bool = True) -> Engine:
-    """Open the store (SQLite in WAL mode by default) and migrate it."""
+def connect(
+    url: str | None = None, *, migrate_schema: bool = True, must_exist: bool = False
+) -> Engine:
+    """Open the store (SQLite in WAL mode by default) and migrate it.
+
+    With ``must_exist``, a SQLite file that is not there is a ``StoreError``
+    rather than a new, empty store: a command that only reads would otherwise
+    answer "nothing" for a mistyped path.
+    """
     resolved = database_url(url)
+    if must_exist:
+        _require_file(resolved)
     try:
         # Bound values stay out of error messages, which reach logs.
         engine = create_engine(resolved, pool_pre_ping=True, hide_parameters=True)
@@ -35,6 +45,22 @@ def connect(url: str | None = None, *, migrate_schema: bool = True) -> Engine:
     if migrate_schema:
         migrate(engine)
     return engine
+
+
+def _require_file(url: str) -> None:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return  # create_engine says what is wrong with it
+    path = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not path or path == ":memory:":
+        return
+    if path.startswith("file:") or Path(path).exists():
+        return
+    raise StoreError(
+        f"no store at {path}: check --db (or ${URL_VARIABLE}); "
+        "`tillsight replay` or `tillsight serve` makes one"
+    )
 
 
 def migrate(engine: Engine) -> None:
