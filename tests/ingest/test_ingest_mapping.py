@@ -63,6 +63,21 @@ def test_the_online_retail_example_loads():
             "line 12: line_rules.0: '((' is not a regex",
         ),
         ("transaction_id: txn\n", "", "line 1: transaction_id: Field required"),
+        (
+            "  column: at",
+            "  column: at\n  format: '%d/%m/%Q'",
+            "line 5: time.format: '%d/%m/%Q' is not 'iso' or a strptime format",
+        ),
+        (
+            "  column: at",
+            "  column: at\n  format: daily",
+            "line 5: time.format: 'daily' is not 'iso' or a strptime format",
+        ),
+        (
+            "{constant: GBP}",
+            "{constant: pounds}",
+            "line 10: currency: 'pounds' is not an ISO 4217 code",
+        ),
     ],
 )
 def test_a_mistake_names_the_key_and_its_line(old, new, message):
@@ -95,3 +110,9 @@ def test_the_first_rule_with_a_role_wins_and_every_rule_tags():
 
     assert role == "discount"
     assert tags == {"preventative-screening", "late", "discount"}
+
+
+def test_a_currency_constant_is_read_in_capitals():
+    mapping = parse_mapping(VALID.replace("{constant: GBP}", "{constant: gbp}"))
+
+    assert mapping.currency.constant == "GBP"

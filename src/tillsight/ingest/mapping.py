@@ -21,6 +21,7 @@ What the CSV reader accepts, whatever the mapping says:
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -65,6 +66,23 @@ class TimeSpec(_Strict):
     column: str
     format: str = "iso"
     zone: str
+
+    @field_validator("format")
+    @classmethod
+    def _readable_format(cls, format: str) -> str:
+        if format == "iso":
+            return format
+        sample = datetime(2001, 2, 3, 4, 5, 6)
+        try:
+            datetime.strptime(sample.strftime(format), format)
+        except ValueError:
+            pass
+        else:
+            if "%" in format:
+                return format
+        raise ValueError(
+            f"{format!r} is not 'iso' or a strptime format such as '%d/%m/%Y %H:%M'"
+        )
 
     @field_validator("zone")
     @classmethod
@@ -182,6 +200,16 @@ class Mapping(_Strict):
     reject_unpriced: bool = False
     delimiter: str = Field(default=",", min_length=1, max_length=1)
     encoding: str = "utf-8"
+
+    @field_validator("currency")
+    @classmethod
+    def _currency_code(cls, currency: ValueSource) -> ValueSource:
+        code = currency.constant
+        if code is None:
+            return currency
+        if len(code) != 3 or not code.isascii() or not code.isalpha():
+            raise ValueError(f"{code!r} is not an ISO 4217 code such as GBP")
+        return currency.model_copy(update={"constant": code.upper()})
 
     def classify(self, sku: str, description: str) -> tuple[LineRole, frozenset[str]]:
         """Give a line its role (first rule that sets one) and every matching tag."""
