@@ -19,6 +19,19 @@ MAPPING = ROOT / "examples/mappings/online-retail.yaml"
 runner = CliRunner()
 
 
+def event_line(**changes: object) -> str:
+    """One canonical purchase as a JSON line: 12.50 of one item, for C1."""
+    event: dict[str, object] = {
+        "event_id": "pos:1",
+        "type": "purchase",
+        "occurred_at": "2025-03-01T10:00:00+00:00",
+        "currency": "GBP",
+        "lines": [{"sku": "A", "quantity": "1", "unit_price": "12.50"}],
+        "customer": {"customer_id": "C1"},
+    }
+    return json.dumps(event | changes) + "\n"
+
+
 @pytest.fixture
 def replayed(sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.chdir(tmp_path)
@@ -97,13 +110,7 @@ def test_event_in_another_currency_is_kept_to_fix_and_replay(
     tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    line = (
-        '{"event_id": "pos:1", "type": "purchase", '
-        '"occurred_at": "2025-03-01T10:00:00+00:00", "currency": "USD", '
-        '"lines": [{"sku": "A", "quantity": "1", "unit_price": "12.50", '
-        '"total": "12.50"}], "customer": {"customer_id": "C1"}}\n'
-    )
-    (tmp_path / "till.jsonl").write_text(line)
+    (tmp_path / "till.jsonl").write_text(event_line(currency="USD"))
 
     first = runner.invoke(app, ["replay", "till.jsonl", "--db", sqlite_url])
     (kept,) = tmp_path.glob("till.jsonl.rejected-events-*Z.jsonl")
@@ -122,12 +129,7 @@ def test_an_event_with_a_lone_surrogate_is_kept_with_its_escape(
     tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    line = (
-        '{"event_id": "pos:1", "type": "purchase", "store": "Leeds\\ud800", '
-        '"occurred_at": "2025-03-01T10:00:00+00:00", "currency": "GBP", '
-        '"total": "12.50", "customer": {"customer_id": "C1"}}\n'
-    )
-    (tmp_path / "till.jsonl").write_text(line)
+    (tmp_path / "till.jsonl").write_text(event_line(store="Leeds\ud800"))
 
     result = runner.invoke(app, ["replay", "till.jsonl", "--db", sqlite_url])
     (kept,) = tmp_path.glob("till.jsonl.rejected-events-*Z.jsonl")
@@ -158,13 +160,7 @@ def test_firings_csv_escapes_an_event_id_that_looks_like_a_formula(
     tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    line = (
-        '{"event_id": "=cmd|\' /c calc\'!A1", "type": "purchase", '
-        '"occurred_at": "2025-03-01T10:00:00+00:00", "currency": "GBP", '
-        '"lines": [{"sku": "A", "quantity": "1", "unit_price": "12.50"}], '
-        '"customer": {"customer_id": "C1"}}\n'
-    )
-    (tmp_path / "till.jsonl").write_text(line)
+    (tmp_path / "till.jsonl").write_text(event_line(event_id="=cmd|' /c calc'!A1"))
     runner.invoke(app, ["replay", "till.jsonl", "--db", sqlite_url])
 
     result = runner.invoke(app, ["firings", "--db", sqlite_url])
@@ -207,20 +203,15 @@ def test_a_refund_larger_than_its_sale_shows_on_the_timeline(
     tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    common = (
-        '"currency": "GBP", "customer": {"customer_id": "C1"}, "lines": '
-        '[{"sku": "A", "quantity": "1", "unit_price": "12.50", "total": "12.50"}]'
-    )
-    sale = (
-        f'{{"event_id": "pos:1", "type": "purchase", {common}, '
-        '"occurred_at": "2025-03-01T10:00:00+00:00"}'
-    )
-    refund = (
-        f'{{"event_id": "pos:2", "type": "return", {common}, '
-        '"occurred_at": "2025-03-02T10:00:00+00:00", "refunds_event_id": "pos:1"}'
-    )
+    refund = {
+        "type": "return",
+        "occurred_at": "2025-03-02T10:00:00+00:00",
+        "refunds_event_id": "pos:1",
+    }
     (tmp_path / "till.jsonl").write_text(
-        f"{sale}\n{refund}\n{refund.replace('pos:2', 'pos:3')}\n"
+        event_line()
+        + event_line(event_id="pos:2", **refund)
+        + event_line(event_id="pos:3", **refund)
     )
 
     replayed = runner.invoke(app, ["replay", "till.jsonl", "--db", sqlite_url])
@@ -239,13 +230,7 @@ def test_control_characters_from_the_data_reach_the_terminal_escaped(
     tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    line = (
-        '{"event_id": "pos:\\u001b[2J1\\u202e", "type": "purchase", '
-        '"occurred_at": "2025-03-01T10:00:00+00:00", "currency": "GBP", '
-        '"lines": [{"sku": "A", "quantity": "1", "unit_price": "12.50", '
-        '"total": "12.50"}], "customer": {"customer_id": "C1"}}\n'
-    )
-    (tmp_path / "till.jsonl").write_text(line)
+    (tmp_path / "till.jsonl").write_text(event_line(event_id="pos:\x1b[2J1\u202e"))
 
     runner.invoke(app, ["replay", "till.jsonl", "--db", sqlite_url])
     customer = runner.invoke(
@@ -301,12 +286,7 @@ def test_markup_in_the_data_is_printed_not_obeyed(
     tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    line = (
-        '{"event_id": "[/oops] [bold]x", "type": "purchase", '
-        '"occurred_at": "2025-03-01T10:00:00+00:00", "currency": "USD", '
-        '"lines": [{"sku": "A", "quantity": "1", "unit_price": "12.50", '
-        '"total": "12.50"}], "customer": {"customer_id": "C1"}}\n'
-    )
+    line = event_line(event_id="[/oops] [bold]x", currency="USD")
     (tmp_path / "[red]till.jsonl").write_text(line)
 
     result = runner.invoke(app, ["replay", "[red]till.jsonl", "--db", sqlite_url])
