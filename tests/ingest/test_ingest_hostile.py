@@ -415,6 +415,24 @@ def test_a_quote_left_open_at_the_end_of_the_file_loses_only_its_line(
     assert [error.line for error in errors] == [3]
 
 
+@pytest.mark.parametrize("at_the_end", [False, True], ids=["mid-file", "at the end"])
+def test_a_stray_quote_closed_in_a_last_column_gives_back_the_rows_between(
+    write_csv: Callable[..., Path], read: Read, at_the_end: bool
+) -> None:
+    """The swallowed rows leave the field its right width; their commas show them."""
+    broken = '536364,22633,HAND WARMER,6,2010-12-01 08:28:00,2.55,17850.0,"UK'
+    closing = '536399,22633,HAND WARMER,6,2010-12-01 08:28:00,2.55,17850.0,"UK"'
+    rows = [broken, *invoices(600_000, 3)] + ([] if at_the_end else [closing])
+    path = write_csv(*rows)
+
+    events, errors = read(path)
+
+    expected = ["600000", "600001", "600002"] + ([] if at_the_end else ["536399"])
+    assert [event.event_id[-6:] for event in events] == expected
+    assert [error.line for error in errors] == [2]
+    assert "a field holds lines that read as rows of their own" in str(errors[0])
+
+
 def test_a_quoted_field_may_hold_line_breaks(
     write_csv: Callable[..., Path], read: Read
 ) -> None:

@@ -268,12 +268,20 @@ class _Rows:
                 for fields in reader:
                     start, end = end, base + reader.line_num + 1
                     width = self.width
-                    if end - start > 1 and width is not None and len(fields) != width:
-                        reason = (
-                            f"runs over lines {start}-{end - 1} to {len(fields)} "
-                            f"fields, not {width}: a quote that is never closed?"
-                        )
-                        break
+                    if end - start > 1 and width is not None:
+                        if len(fields) != width:
+                            reason = (
+                                f"runs over lines {start}-{end - 1} to {len(fields)} "
+                                f"fields, not {width}: a quote that is never closed?"
+                            )
+                            break
+                        if self._swallows_rows(fields, width):
+                            reason = (
+                                f"runs over lines {start}-{end - 1}, and a field "
+                                "holds lines that read as rows of their own: a quote "
+                                "that is never closed?"
+                            )
+                            break
                     held.clear()
                     yield start, end, fields, None
                 else:
@@ -290,6 +298,23 @@ class _Rows:
             source.again.extendleft(reversed(rest))
             base = start
             yield start, start + 1, self._fields(first), reason
+
+    def _swallows_rows(self, fields: list[str], width: int) -> bool:
+        """Whether a field runs on over a line that has a whole row's delimiters.
+
+        A stray quote in the last column can be closed by a quote some lines
+        on and still leave the row its right number of fields; the lines in
+        between are then inside that field, and only their delimiters show it.
+        A description may hold a line break, but hardly a line with as many
+        delimiters as a row.
+        """
+        delimiter, needed = self.delimiter, width - 1
+        for field in fields:
+            if "\n" in field or "\r" in field:
+                for part in field.splitlines()[1:]:
+                    if part.count(delimiter) >= needed:
+                        return True
+        return False
 
     def _describe(self, exc: csv.Error) -> str:
         reason = str(exc)
