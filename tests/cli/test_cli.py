@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from typer.testing import CliRunner
@@ -15,6 +17,7 @@ from tillsight.cli import app
 ROOT = Path(__file__).parents[2]
 SAMPLE = ROOT / "examples/data/online-retail-customer-slice.csv"
 MAPPING = ROOT / "examples/mappings/online-retail.yaml"
+LONDON = ZoneInfo("Europe/London")  # the default programme's zone
 
 runner = CliRunner()
 
@@ -271,15 +274,52 @@ def test_a_mapping_given_for_json_lines_is_refused(
     assert "takes no --mapping" in str(result.exception)
 
 
-def test_until_in_the_future_is_refused(tmp_path: Path, sqlite_url: str) -> None:
+def until_refusal(until: str, sqlite_url: str) -> str:
     result = runner.invoke(
         app,
-        ["replay", str(SAMPLE), "--mapping", str(MAPPING), "--until", "2999-01-01",
+        ["replay", str(SAMPLE), "--mapping", str(MAPPING), "--until", until,
          "--db", sqlite_url],
     )  # fmt: skip
-
     assert result.exit_code != 0
-    assert "--until '2999-01-01' is in the future" in str(result.exception)
+    return str(result.exception)
+
+
+@pytest.mark.parametrize("ahead", [2, 365 * 900])
+def test_until_after_tomorrow_is_refused(sqlite_url: str, ahead: int) -> None:
+    day = (datetime.now(LONDON).date() + timedelta(days=ahead)).isoformat()
+
+    assert f"--until '{day}' is after tomorrow" in until_refusal(day, sqlite_url)
+
+
+@pytest.mark.parametrize(
+    "until", ["9999-12-31", "9999-12-31T23:00:00-05:00", "0001-01-01T00:00:00+14:00"]
+)
+def test_until_at_the_ends_of_the_calendar_is_refused_not_a_crash(
+    sqlite_url: str, until: str
+) -> None:
+    reason = until_refusal(until, sqlite_url)
+
+    assert reason in (
+        f"--until {until!r} is out of range",
+        f"--until {until!r} is after tomorrow: timers would fire lapses that have "
+        "not happened; give a date up to tomorrow",
+    )
+
+
+def test_until_tomorrow_is_taken(
+    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    tomorrow = (datetime.now(LONDON).date() + timedelta(days=1)).isoformat()
+    (tmp_path / "till.jsonl").write_text(event_line())
+
+    result = runner.invoke(
+        app, ["replay", str(tmp_path / "till.jsonl"), "--until", tomorrow,
+              "--db", sqlite_url],
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    assert f"{tomorrow}T23:59:59.999999" in result.output
 
 
 def test_markup_in_the_data_is_printed_not_obeyed(

@@ -191,25 +191,33 @@ def _read(
 
 
 def _until(text: str | None, programme: Programme) -> datetime | None:
+    """Read ``--until``: a day means its end, a time without a zone is local.
+
+    Anything after the end of tomorrow, in the programme's zone, is refused:
+    timers would fire lapses that have not happened.
+    """
     if text is None:
         return None
     zone: ZoneInfo = programme.zone
     try:
         if len(text) == 10:
             day = date.fromisoformat(text)
-            start = datetime.combine(day + timedelta(days=1), time(), tzinfo=zone)
-            moment = start - timedelta(microseconds=1)
+            moment = datetime.combine(day, time.max, tzinfo=zone)
         else:
             moment = datetime.fromisoformat(text)
+            moment = moment if moment.tzinfo else moment.replace(tzinfo=zone)
+        moment.astimezone(UTC)
     except ValueError as exc:
         raise ConfigError(
             f"--until {text!r} is not a date (YYYY-MM-DD) or an ISO time"
         ) from exc
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=zone)
-    if moment > datetime.now(UTC) + timedelta(days=1):
+    except OverflowError as exc:
+        raise ConfigError(f"--until {text!r} is out of range") from exc
+    tomorrow = datetime.now(zone).date() + timedelta(days=1)
+    if moment > datetime.combine(tomorrow, time.max, tzinfo=zone):
         raise ConfigError(
-            f"--until {text!r} is in the future: timers would fire lapses that "
-            "have not happened; give a date up to today"
+            f"--until {text!r} is after tomorrow: timers would fire lapses that "
+            "have not happened; give a date up to tomorrow"
         )
     return moment
 
@@ -248,9 +256,9 @@ def print_summary(summary: ReplaySummary, kept: KeptFiles) -> None:
     if summary.until_behind_clock is not None and summary.clock is not None:
         table.add_row(
             "note",
-            f"--until {summary.until_behind_clock.isoformat()} is before the time "
-            "timers had already run to, so it changed nothing (timers never run "
-            "backwards)",
+            f"--until {summary.until_behind_clock.isoformat()} is before the "
+            "events replayed (or timers run before), so it ran no timers: "
+            "timers never run backwards",
         )
     for label, path in (
         ("rejected rows kept in", kept.rejected_rows),
