@@ -202,17 +202,47 @@ def test_quarantine_retry_with_a_missing_body_file_is_a_usage_error(
     assert not isinstance(result.exception, FileNotFoundError)
 
 
-def test_a_refund_larger_than_its_sale_shows_on_the_timeline(
-    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+LINE = {"sku": "A", "quantity": "1", "unit_price": "12.50", "line_id": "L1"}
+
+
+@pytest.mark.parametrize(
+    ("sale", "refund", "shown"),
+    [
+        pytest.param(
+            {},
+            {"refunds_event_id": "pos:1"},
+            "return of 12.50 is more than the 0.00 left of sale pos:1: takes back 0.00",
+            id="more than the sale",
+        ),
+        pytest.param(
+            {"lines": [LINE]},
+            {"refunds_event_id": "pos:1", "refunded_line_ids": ["L1"],
+             "lines": [LINE]},
+            "return of 12.50 names lines of sale pos:1 that do not fit "
+            "(L1: already refunded): takes back 0.00",
+            id="a line refunded twice",
+        ),
+        pytest.param(
+            {},
+            {"refunds_event_id": "pos:9"},
+            "return of 12.50 names sale pos:9, not in this history: taken as "
+            "unlinked, takes back 12.50",
+            id="a sale not in the history",
+        ),
+    ],
+)  # fmt: skip
+def test_a_return_that_does_not_fit_its_sale_shows_on_the_timeline(
+    tmp_path: Path,
+    sqlite_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    sale: dict[str, object],
+    refund: dict[str, object],
+    shown: str,
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    refund = {
-        "type": "return",
-        "occurred_at": "2025-03-02T10:00:00+00:00",
-        "refunds_event_id": "pos:1",
-    }
+    refund = {"type": "return", "occurred_at": "2025-03-02T10:00:00+00:00", **refund}
     (tmp_path / "till.jsonl").write_text(
-        event_line()
+        event_line(**sale)
         + event_line(event_id="pos:2", **refund)
         + event_line(event_id="pos:3", **refund)
     )
@@ -223,10 +253,7 @@ def test_a_refund_larger_than_its_sale_shows_on_the_timeline(
     )
 
     assert replayed.exit_code == 0, replayed.output
-    assert (
-        "return of 12.50 is more than the 0.00 left of sale pos:1: takes back 0.00"
-        in customer.output
-    )
+    assert shown in customer.output
 
 
 def test_control_characters_from_the_data_reach_the_terminal_escaped(

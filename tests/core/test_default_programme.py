@@ -291,6 +291,28 @@ def test_screening_line_awards_wellness_points(default_engine: Engine) -> None:
     assert state.points_balance == 40 + 200 + 40
 
 
+@pytest.mark.parametrize(
+    ("refunded", "balance"),
+    [("40", 40), ("10", 40 + 200 + 30)],
+    ids=["full refund takes the award back", "partial refund keeps it"],
+)
+def test_wellness_points_follow_their_sale_s_refund(
+    default_engine: Engine, refunded: str, balance: int
+) -> None:
+    tagged = frozenset({"preventative-screening"})
+    events = [
+        sale("E1", "2025-01-01T10:00:00+00:00", "40", tags=tagged),
+        sale("E2", "2025-01-02T10:00:00+00:00", "40"),
+        refund("R1", "2025-01-03T10:00:00+00:00", refunded, of="E1"),
+    ]
+
+    state, _ = run(default_engine, events)
+
+    assert state.points_balance == balance
+    again = CustomerState.from_json(state.to_json())
+    assert again.purchases[0].points_awarded == state.purchases[0].points_awarded
+
+
 def test_equal_timestamps_are_ordered_by_event_id(default_engine: Engine) -> None:
     same = "2025-01-01T10:00:00+00:00"
     events = [sale("A", same, "20"), sale("B", same, "20"), sale("C", same, "20")]

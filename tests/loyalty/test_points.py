@@ -253,6 +253,94 @@ def test_a_return_naming_lines_takes_back_their_points_and_tagged_points(
     assert state.points_balance == 280 - reversed_points
 
 
+def tagged_basket() -> Event:
+    return basket(
+        "E1",
+        "2025-03-01T10:00:00+00:00",
+        {"A": "50.00", "B": "30.00"},
+        tags={"A": "preventative-screening"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("second", "lines", "balance"),
+    [
+        pytest.param(
+            {"A": "50.00"},
+            {"A": "already refunded"},
+            280 - 250,
+            id="the same line twice",
+        ),
+        pytest.param(
+            {"Z": "50.00"},
+            {"Z": "not a line of the sale"},
+            280 - 250,
+            id="a line the sale does not have",
+        ),
+    ],
+)
+def test_a_line_gives_back_its_money_and_points_once(
+    engine: Engine, second: dict[str, str], lines: dict[str, str], balance: int
+) -> None:
+    events = [
+        tagged_basket(),
+        line_refund("E2", "2025-03-05T10:00:00+00:00", "E1", {"A": "50.00"}),
+        line_refund("E3", "2025-03-06T10:00:00+00:00", "E1", second),
+    ]
+
+    state, decisions = run(engine, events)
+
+    assert [row for row in ledger(decisions) if row[1] == "E3"] == []
+    assert state.points_balance == balance
+    assert state.lifetime_net_spend == 30
+    assert state.purchases[0].refunded == 50
+    (mismatch,) = [d for d in decisions if d.kind is Kind.RETURN_MISMATCH]
+    assert (mismatch.event_id, mismatch.subject) == ("E3", "lines_do_not_fit")
+    assert mismatch.detail == {
+        "sale": "E1",
+        "refund": "50.00",
+        "left_of_sale": "30.00",
+        "lines": lines,
+        "taken_back": "0.00",
+    }
+
+
+def test_a_line_refunded_for_more_than_it_cost_gives_back_only_its_cost(
+    engine: Engine,
+) -> None:
+    events = [
+        tagged_basket(),
+        line_refund("E2", "2025-03-05T10:00:00+00:00", "E1", {"B": "45.00"}),
+    ]
+
+    state, decisions = run(engine, events)
+
+    assert ledger(decisions)[1] == ("reverse", "E2", -30)
+    assert state.lifetime_net_spend == 50
+    (mismatch,) = [d for d in decisions if d.kind is Kind.RETURN_MISMATCH]
+    assert mismatch.detail is not None
+    assert mismatch.detail["lines"] == {"B": "more than the 30.00 left of it"}
+    assert mismatch.detail["taken_back"] == "30.00"
+
+
+def test_two_returns_of_different_lines_take_back_the_whole_sale(
+    engine: Engine,
+) -> None:
+    events = [
+        tagged_basket(),
+        line_refund("E2", "2025-03-05T10:00:00+00:00", "E1", {"A": "50.00"}),
+        line_refund("E3", "2025-03-06T10:00:00+00:00", "E1", {"B": "30.00"}),
+    ]
+
+    state, decisions = run(engine, events)
+
+    assert state.points_balance == 0
+    assert state.purchases[0].counting is False
+    assert [d for d in decisions if d.kind is Kind.RETURN_MISMATCH] == []
+    again = CustomerState.from_json(state.to_json())
+    assert again.purchases[0].lines_left == {"A": 0, "B": 0}
+
+
 def test_a_partial_return_that_names_no_line_keeps_the_tagged_points(
     engine: Engine,
 ) -> None:

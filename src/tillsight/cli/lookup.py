@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import csv
 import sys
-from typing import Annotated
+from collections import defaultdict
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -128,12 +129,28 @@ _WHAT = {
     "points_shortfall": "points short ({subject})",
 }
 _MISMATCH = {
-    "unknown_sale": "return names sale {sale}, not in this history: taken as unlinked",
+    "unknown_sale": (
+        "return of {refund} names sale {sale}, not in this history: taken as "
+        "unlinked, takes back {taken_back}"
+    ),
     "more_than_the_sale": (
         "return of {refund} is more than the {left_of_sale} left of sale {sale}: "
         "takes back {taken_back}"
     ),
+    "lines_do_not_fit": (
+        "return of {refund} names lines of sale {sale} that do not fit ({lines}): "
+        "takes back {taken_back}"
+    ),
 }
+
+
+def _mismatch_fields(detail: dict[str, Any] | None) -> dict[str, Any]:
+    """A mismatch's detail, its lines as one phrase, anything missing as '?'."""
+    fields: dict[str, Any] = defaultdict(lambda: "?", detail or {})
+    lines = fields.get("lines")
+    if isinstance(lines, dict):
+        fields["lines"] = "; ".join(f"{key}: {why}" for key, why in lines.items())
+    return fields
 
 
 def _timeline_table(key: str, entries: list[queries.TimelineEntry]) -> Table:
@@ -147,7 +164,7 @@ def _timeline_table(key: str, entries: list[queries.TimelineEntry]) -> Table:
         if entry.kind == "points" and entry.detail:
             subject = f"{entry.detail['delta']:+,} ({subject})"
         if entry.kind == "return_mismatch" and entry.subject in _MISMATCH:
-            what = _MISMATCH[entry.subject].format(**(entry.detail or {}))
+            what = _MISMATCH[entry.subject].format_map(_mismatch_fields(entry.detail))
         else:
             what = _WHAT.get(entry.kind, entry.kind).format(subject=subject)
         if entry.superseded:

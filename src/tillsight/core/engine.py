@@ -48,6 +48,7 @@ from tillsight.core.timeconv import (
 #: clocks go back (by an hour, at most three anywhere), so a backwards scan
 #: over a day window only stops once it is this far before the window.
 _WALL_CLOCK_SLACK_US = 3 * 3_600_000_000
+_ZERO = Decimal(0)
 
 
 class OutOfOrderError(ValueError):
@@ -159,6 +160,10 @@ class Engine:
     def _apply_purchase(self, state: CustomerState, now: _Now) -> None:
         event = now.event
         record = PurchaseRecord(event.event_id, now.at_us, now.local_us, event.total)
+        for line in event.lines:
+            if line.line_id is not None:
+                left = record.lines_left = record.lines_left or {}
+                left[line.line_id] = left.get(line.line_id, _ZERO) + line.total
         state.purchases.append(record)
         state.lifetime_net_spend += event.total
         self.points.redeem(state, now, record)
@@ -184,7 +189,7 @@ class Engine:
         )
         state.lifetime_net_spend -= taken_back
         if linked is not None:
-            self._refund_purchase(state, now, linked)
+            self._refund_purchase(state, now, linked, taken_back)
 
         self._run_rules(state, now, self._on_return)
         self._update_tiers(state, now)
@@ -195,29 +200,32 @@ class Engine:
     ) -> Decimal:
         """Say how much of a return comes off lifetime net spend.
 
-        A return linked to a sale takes back at most what is left of that sale.
-        A linked return that finds no sale (another customer's, one from before
+        A return linked to a sale takes back at most what is left of that
+        sale and, when it names the sale's lines, of each of those lines. A
+        linked return that finds no sale (another customer's, one from before
         the history begins, one that comes later in event time) counts as an
-        unlinked return. Both cases leave a ``return_mismatch`` on the timeline.
+        unlinked return. Each of these leaves a ``return_mismatch``.
         """
         event = now.event
         sale = event.refunds_event_id
         if sale is None:
             return event.total
+        detail: dict[str, object] = {"sale": sale, "refund": str(event.total)}
         if linked is None:
-            subject, left = "unknown_sale", None
-            taken_back = event.total
+            subject, taken_back = "unknown_sale", event.total
         else:
             left = linked.total - linked.refunded
-            if event.total <= left:
-                return event.total
-            subject, taken_back = "more_than_the_sale", left
-        detail = {
-            "sale": sale,
-            "refund": str(event.total),
-            "left_of_sale": None if left is None else str(left),
-            "taken_back": str(taken_back),
-        }
+            wanted, lines = _claim_lines(linked, event)
+            taken_back = min(wanted, left)
+            detail["left_of_sale"] = str(left)
+            if lines:
+                subject = "lines_do_not_fit"
+                detail["lines"] = lines
+            elif event.total > left:
+                subject = "more_than_the_sale"
+            else:
+                return taken_back
+        detail["taken_back"] = str(taken_back)
         now.decisions.append(
             Decision(
                 Kind.RETURN_MISMATCH,
@@ -242,10 +250,14 @@ class Engine:
         return None
 
     def _refund_purchase(
-        self, state: CustomerState, now: _Now, purchase: PurchaseRecord
+        self,
+        state: CustomerState,
+        now: _Now,
+        purchase: PurchaseRecord,
+        taken_back: Decimal,
     ) -> None:
-        purchase.refunded = min(purchase.total, purchase.refunded + now.event.total)
-        self.points.reverse(state, now, purchase)
+        purchase.refunded = min(purchase.total, purchase.refunded + taken_back)
+        self.points.reverse(state, now, purchase, taken_back)
         if purchase.counting and purchase.refunded >= purchase.total:
             purchase.counting = False
             self._arm_timers(state, now.at_us)
@@ -332,6 +344,9 @@ class Engine:
             )
         if rule.award_points:
             self.points.award(state, now, rule.award_points, rule.id)
+            purchase = state.purchases[-1] if state.purchases else None
+            if purchase is not None and purchase.event_id == event_id:
+                purchase.points_awarded += rule.award_points
         self._request(state, now.decisions, now.at_us, rule.id, event_id, rule.actions)
         if rule.enter_segment is not None:
             self._enter_segment(state, now, rule.enter_segment, rule.id)
@@ -597,3 +612,47 @@ def _event_holds(event: Event, conditions: Conditions) -> bool:
 
 def _timer_key(rule_id: str, cause_event_id: str) -> str:
     return f"{rule_id}@{cause_event_id}"
+
+
+def _claim_lines(sale: PurchaseRecord, event: Event) -> tuple[Decimal, dict[str, str]]:
+    """What a return naming the sale's lines may take back, and what does not fit.
+
+    Each named line gives back at most what is left of it: a line the sale
+    does not have, or one already refunded, gives back nothing. The return's
+    lines that carry a named id say how much each is; when none does, the
+    return's total is spread over the named lines in turn. The return's other
+    lines are taken back as they are, within what is left of the sale. What
+    is taken is subtracted from the sale's lines. A return that names no
+    lines, or a sale whose lines carry no ids, is bounded in total alone.
+    """
+    lines_left = sale.lines_left
+    if not event.refunded_line_ids or lines_left is None:
+        return event.total, {}
+    named = dict.fromkeys(event.refunded_line_ids)
+    amounts: dict[str, Decimal] = {}
+    for line in event.lines:
+        if line.line_id in named:
+            amounts[line.line_id] = amounts.get(line.line_id, _ZERO) + line.total
+    unnamed = event.total - sum(amounts.values(), _ZERO)
+    pool = event.total if not amounts else None
+    taken = _ZERO if pool is not None else max(unnamed, _ZERO)
+    problems: dict[str, str] = {}
+    for line_id in named:
+        left = lines_left.get(line_id)
+        if left is None:
+            problems[line_id] = "not a line of the sale"
+            continue
+        if left <= 0:
+            problems[line_id] = "already refunded"
+            continue
+        wanted = amounts.get(line_id, _ZERO) if pool is None else pool
+        got = min(wanted, left)
+        if pool is None and got < wanted:
+            problems[line_id] = f"more than the {left} left of it"
+        lines_left[line_id] = left - got
+        taken += got
+        if pool is not None:
+            pool -= got
+    if pool:
+        problems["(rest)"] = f"{pool} more than the named lines had left"
+    return taken, problems

@@ -173,16 +173,25 @@ class PointsBook:
             _notice(state, now, rule_id, "points", detail | {"status": "applied"})
 
     def reverse(
-        self, state: CustomerState, now: Moment, purchase: PurchaseRecord
+        self,
+        state: CustomerState,
+        now: Moment,
+        purchase: PurchaseRecord,
+        taken_back: Decimal,
     ) -> None:
-        """Take back what a purchase earned, for the share a return refunds."""
+        """Take back what a purchase earned, for the share a return refunds.
+
+        ``taken_back`` is the money the return takes back from the purchase.
+        """
         event = now.event
-        basis = purchase.points_refund_basis + _refund_basis(event)
+        basis = purchase.points_refund_basis + taken_back
         purchase.points_refund_basis = min(purchase.total, basis)
         is_full = purchase.points_refund_basis >= purchase.total
         wanted = self._spend_share(purchase) + _take_line_points(
             purchase, event.refunded_line_ids, is_full
         )
+        if is_full:
+            wanted, purchase.points_awarded = wanted + purchase.points_awarded, 0
         if wanted > 0:
             extra = {"lot": purchase.event_id, "purchase": purchase.event_id}
             self.debit(state, now, wanted, "reverse", "points:reverse", extra)
@@ -324,16 +333,6 @@ def _consume(lots: list[Lot], points: int, first_event_id: str | None) -> None:
         lot.remaining -= taken
         points -= taken
     lots[:] = [lot for lot in lots if lot.remaining > 0]
-
-
-def _refund_basis(event: Event) -> Decimal:
-    """The basket value a return takes back: its named lines, else its total."""
-    if event.refunded_line_ids:
-        named = set(event.refunded_line_ids)
-        lines = [line for line in event.lines if line.line_id in named]
-        if lines:
-            return sum((line.total for line in lines), Decimal(0))
-    return event.total
 
 
 def _take_line_points(

@@ -33,6 +33,12 @@ class PurchaseRecord:
     #: Tagged-line points by line; None (not an empty dict) when there are
     #: none, which is most purchases: a million empty dicts cost 64 MB.
     line_points: dict[str, int] | None = None
+    #: Bonus points that rules awarded for this purchase, taken back by a
+    #: full refund.
+    points_awarded: int = 0
+    #: Money left to refund on each of the sale's line ids; None when the
+    #: sale's lines carry no ids (returns can then only be bounded in total).
+    lines_left: dict[str, Decimal] | None = None
 
     @property
     def net(self) -> Decimal:
@@ -44,6 +50,8 @@ class PurchaseRecord:
             self.points_redeemed,
             str(self.points_refund_basis),
             self.line_points or {},
+            self.points_awarded,
+            {key: str(left) for key, left in (self.lines_left or {}).items()},
         ]
 
 
@@ -187,6 +195,10 @@ def _purchase_from_json(p: list[Any]) -> PurchaseRecord:
         record.points_redeemed = p[8]
         record.points_refund_basis = Decimal(p[9])
         record.line_points = dict(p[10]) or None
+    if len(p) > 11:
+        record.points_awarded = p[11]
+        lines_left = {key: Decimal(left) for key, left in p[12].items()}
+        record.lines_left = lines_left or None
     return record
 
 
