@@ -116,4 +116,6 @@ def test_an_undecodable_row_is_kept_and_the_import_succeeds(
 
     (kept,) = tmp_path.glob("till.csv.rejects-*.csv")
     assert code == 0 and f"1badrowskeptin{kept.name}" in output
-    assert "not UTF-8 text (byte 0xe9)" in kept.read_text(encoding="utf-8")
+    kept_bytes = kept.read_bytes()
+    assert b"not UTF-8 text (byte 0xe9)" in kept_bytes
+    assert b"Caf\xe9\r\n" in kept_bytes  # the row's own bytes, to fix and resend

@@ -260,11 +260,12 @@ def test_a_line_that_is_not_utf8_is_one_reject_and_the_rest_imports(
     assert errors[0].errors == [
         (
             "(line)",
-            "line 3: not UTF-8 text (byte 0xe9); save the file as UTF-8 or set "
+            "not UTF-8 text (byte 0xe9); save the file as UTF-8 or set "
             "`encoding:` in the mapping",
         )
     ]
-    assert "Caf\\xe9" in list(errors[0].raw)[2]  # type: ignore[attr-defined]
+    description = list(errors[0].raw)[2]  # type: ignore[attr-defined]
+    assert description.encode("utf-8", "surrogateescape") == b"Caf\xe9 WARMER"
 
 
 @pytest.mark.parametrize("encoding", ["latin-1", "cp1252", "ISO-8859-1"])

@@ -159,3 +159,50 @@ def test_rejecting_a_rejects_file_again_replaces_its_reasons(write_csv, tmp_path
     assert header.count("_reason") == 1
     assert [(row["_line"], row["_field"]) for row in rows] == [("2", "InvoiceDate")]
     assert rows[0]["Description"] == "WARMER, RED"
+
+
+def reject_all(source, rejects):
+    with RejectsWriter(rejects) as writer:
+        for error in split(read_jsonl(source, ZoneInfo("Europe/London")))[1]:
+            writer.write(error)
+    return rejects.read_bytes()
+
+
+def test_rejecting_a_jsonl_rejects_file_again_keeps_one_note_and_the_bytes(tmp_path):
+    source = tmp_path / "events.jsonl"
+    source.write_bytes(
+        b'{"event_id": "api:1", "type": "purchase", "note": "Caf\xe9"}\n'
+        b"{not json\n"
+        b'{"event_id": "api:2", "type": "purchase"}\n'
+    )
+
+    first = reject_all(source, tmp_path / "first.jsonl")
+    second = reject_all(tmp_path / "first.jsonl", tmp_path / "second.jsonl")
+
+    assert first == second
+    lines = second.splitlines()
+    assert lines[0].count(b'"_rejected"') == 1
+    assert lines[0].endswith(b'"note": "Caf\xe9"}')
+    assert json.loads(lines[1])["_original"] == "{not json"
+    assert json.loads(lines[1]).keys() == {"_rejected", "_original"}
+    assert json.loads(lines[2])["event_id"] == "api:2"
+    assert json.loads(lines[2])["_rejected"]["errors"][0]["field"] == "occurred_at"
+
+
+def test_a_latin1_file_s_rejects_are_latin1_and_import_once_fixed(write_csv, tmp_path):
+    mapping = make_mapping(encoding="latin-1")
+    source = tmp_path / "till.csv"
+    source.write_bytes(write_csv(BAD_DATE.replace("WARMER", "CAF\xc9")).read_bytes())
+    latin = source.read_text(encoding="utf-8").encode("latin-1")
+    source.write_bytes(latin)
+    rejects = tmp_path / "rejects.csv"
+    with RejectsWriter(rejects, encoding=mapping.encoding) as writer:
+        for error in split(read_csv(source, mapping))[1]:
+            writer.write(error)
+
+    assert b'"CAF\xc9, RED"' in rejects.read_bytes()
+    rejects.write_bytes(rejects.read_bytes().replace(b"2010-13-01", b"2010-12-01"))
+    events, errors = split(read_csv(rejects, mapping))
+
+    assert errors == []
+    assert events[0].lines[0].description == "CAF\xc9, RED"

@@ -24,7 +24,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from tillsight.cli.options import Database, ProgrammeFile
-from tillsight.cli.terminal import make_console
+from tillsight.cli.terminal import make_console, shown
 from tillsight.core.events import Event
 from tillsight.core.programme import Programme
 from tillsight.errors import ConfigError, InputError, RowError
@@ -117,16 +117,17 @@ def run_replay(
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     suffix = ".jsonl" if is_jsonl else ".csv"
     rejects_path = rejects or _unused(Path(f"{file.name}.rejects-{stamp}{suffix}"))
+    rows, encoding = _read(file, mapping, programme, is_jsonl)
     store = connect(db)
-    with RejectsWriter(rejects_path) as writer, _progress() as progress:
-        task = progress.add_task(f"replaying {file.name}", total=None)
+    with RejectsWriter(rejects_path, encoding) as writer, _progress() as progress:
+        task = progress.add_task(f"replaying {shown(file.name)}", total=None)
         replayer = Replayer(
             store,
             programme,
             on_progress=lambda n: progress.advance(task, n),
             on_reject=writer.write,
         )
-        summary = replayer.run(_read(file, mapping, programme, is_jsonl), until=until)
+        summary = replayer.run(rows, until=until)
         written = writer.written
     store.dispose()
     events_path = _keep_rejected_events(summary, file, stamp)
@@ -171,7 +172,11 @@ def _json_line(data: dict[str, object]) -> str:
 
 def _read(
     file: Path, mapping: Path | None, programme: Programme, is_jsonl: bool
-) -> Iterator[Event | RowError]:
+) -> tuple[Iterator[Event | RowError], str]:
+    """The file's events and rejects, and the encoding its rejects are kept in.
+
+    Raises ``ConfigError`` before anything is read if the options do not fit.
+    """
     if is_jsonl:
         from tillsight.ingest.jsonl_source import read_jsonl
 
@@ -181,13 +186,14 @@ def _read(
                 "--mapping (a mapping is for a CSV of till lines)"
             )
 
-        return read_jsonl(file, programme.zone)
+        return read_jsonl(file, programme.zone), "utf-8"
     if mapping is None:
         raise ConfigError(f"{file}: a CSV needs --mapping to say what its columns are")
     from tillsight.ingest.csv_source import read_csv
     from tillsight.ingest.mapping import load_mapping
 
-    return read_csv(file, load_mapping(mapping))
+    loaded = load_mapping(mapping)
+    return read_csv(file, loaded), loaded.encoding
 
 
 def _until(text: str | None, programme: Programme) -> datetime | None:

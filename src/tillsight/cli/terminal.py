@@ -8,6 +8,7 @@ a visible ``\\x1b`` or ``\\u202e`` escape instead; its own colours are untouched
 
 Rich markup is off unless a call asks for it (``markup=True``), so a ``[/]`` in
 the data is printed, not read as a tag; such a call escapes what it interpolates.
+Emoji codes are off too: ``:thumbs_up:`` in a description stays as it is.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ _UNSAFE = [
     *range(0x7F, 0xA0),
     *range(0x202A, 0x202F),
     *range(0x2066, 0x206A),
+    *range(0xD800, 0xE000),  # lone surrogates: bytes of a name that is not text
 ]
 _ESCAPES = {code: ascii(chr(code))[1:-1] for code in _UNSAFE}
 
@@ -41,4 +43,4 @@ class SafeConsole(Console):
 
 def make_console(*, stderr: bool = False) -> Console:
     """The console for a command's output (or its errors, with ``stderr``)."""
-    return SafeConsole(stderr=stderr, markup=False)
+    return SafeConsole(stderr=stderr, markup=False, emoji=False)

@@ -738,7 +738,8 @@ class _Assembler:
         problems: Problems = []
         while bad and bad[0][0] < end:
             number, reason = bad.popleft()
-            problems.append(("(line)", f"line {number}: {reason}"))
+            where = "" if number == line else f"line {number}: "
+            problems.append(("(line)", where + reason))
         if broken is not None:
             problems.append(("(row)", broken))
         txn_id = self.parser.transaction_id(fields)

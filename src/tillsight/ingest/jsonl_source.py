@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from tillsight.core.events import Event
 from tillsight.errors import InputError, RowError
 from tillsight.ingest.canonical import parse_canonical, to_event
-from tillsight.ingest.rejects import REJECT_KEY, RejectedRow
+from tillsight.ingest.rejects import ORIGINAL_KEY, REJECT_KEY, RejectedRow
 from tillsight.ingest.textfile import TextLines, open_binary
 
 _INT_DIGITS = 4_000  # below Python's default limit of 4,300 for int(str)
@@ -26,10 +26,10 @@ def read_jsonl(
     ``_rejected`` key, which a rejects file adds to each line, is dropped, so
     a fixed rejects file imports as it is. Every row error is a
     :class:`RejectedRow` that keeps the line's text; a line that is not UTF-8
-    is one of them, with its bad bytes written as ``\\xe9`` escapes.
+    is one of them, its bad bytes kept (see :mod:`tillsight.ingest.textfile`).
     """
     with open_binary(path) as file:
-        lines = TextLines(file, "utf-8", str(path))
+        lines = TextLines(file, "utf-8", str(path), mapped=False)
         bad = lines.bad
         for number, text in enumerate(lines, start=1):
             text = text.rstrip("\r\n")
@@ -41,7 +41,7 @@ def read_jsonl(
 
 
 def _read_line(
-    text: str, number: int, zone: ZoneInfo, source: str
+    text: str, number: int, zone: ZoneInfo, source: str, *, unwrap: bool = True
 ) -> Event | RejectedRow:
     try:
         data = json.loads(text, parse_float=Decimal, parse_int=_integer)
@@ -53,6 +53,10 @@ def _read_line(
         return RejectedRow(number, [("(line)", reason)], raw=text)
     if isinstance(data, dict):
         data.pop(REJECT_KEY, None)
+        original = data.get(ORIGINAL_KEY)
+        wrapped = list(data) == [ORIGINAL_KEY] and isinstance(original, str)
+        if wrapped and unwrap:  # a line a rejects file wrapped: read it as it was
+            return _read_line(str(original), number, zone, source, unwrap=False)
 
     try:
         return to_event(parse_canonical(data), zone, source=source)

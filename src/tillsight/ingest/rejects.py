@@ -6,7 +6,11 @@ ignores any column the mapping does not name) and the original columns after,
 so a row with more fields than its header leaves them in line; rejecting a
 rejects file again replaces those three rather than adding three more. A JSON
 Lines file keeps each original object and adds a ``_rejected`` key (which the
-JSON Lines reader drops).
+JSON Lines reader drops); rejecting it again replaces that key, and a line that
+was no JSON object is wrapped once, as ``_original``.
+
+A rejected row keeps its bytes: the file is written in the encoding the input
+was read in, and bytes that were not text in it are written back as they were.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from tillsight.errors import RowError
 
 REJECT_COLUMNS = ("_line", "_field", "_reason")
 REJECT_KEY = "_rejected"
+ORIGINAL_KEY = "_original"  # holds a rejected line that was no JSON object
 
 
 class RejectedRow(RowError):
@@ -55,8 +60,9 @@ class RejectsWriter:
     Lines. Use as a context manager.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, encoding: str = "utf-8") -> None:
         self.path = Path(path)
+        self.encoding = encoding
         self.written = 0
         self._file: IO[str] | None = None
         self._csv: Any = None
@@ -93,7 +99,7 @@ class RejectsWriter:
         self, row: RejectedRow, header: Sequence[str], extra: list[str]
     ) -> None:
         if self._file is None:
-            self._file = self.path.open("w", newline="", encoding="utf-8")
+            self._file = self._open(newline="")
             self._csv = csv.writer(self._file)
             self._kept = [
                 i for i, name in enumerate(header) if name not in REJECT_COLUMNS
@@ -101,26 +107,77 @@ class RejectsWriter:
             self._csv.writerow([*REJECT_COLUMNS, *(header[i] for i in self._kept)])
         raw = row.raw
         values = [raw[i] if i < len(raw) else "" for i in self._kept]
-        self._csv.writerow([*extra, *values, *raw[len(header) :]])
+        notes = [self._writable(text) for text in extra]
+        self._csv.writerow([*notes, *values, *raw[len(header) :]])
 
     def _write_jsonl(self, row: RowError) -> None:
         if self._file is None:
-            self._file = self.path.open("w", encoding="utf-8")
+            self._file = self._open()
         errors = [{"field": f, "reason": r} for f, r in row.errors]
         found = {"line": row.line} if row.line > 0 else {}  # 0: not from a file line
-        note = json.dumps({**found, "errors": errors}, ensure_ascii=False)
+        note = self._writable(
+            json.dumps({**found, "errors": errors}, ensure_ascii=False)
+        )
         raw = row.raw if isinstance(row, RejectedRow) else ""
         self._file.write(_with_note(str(raw), note) + "\n")
 
+    def _open(self, newline: str | None = None) -> IO[str]:
+        return self.path.open(
+            "w", encoding=self.encoding, errors="surrogateescape", newline=newline
+        )
+
+    def _writable(self, text: str) -> str:
+        """Our own note as text the file's encoding can hold (escapes if not)."""
+        try:
+            text.encode(self.encoding)
+        except UnicodeEncodeError:
+            escaped = text.encode("ascii", "backslashreplace")
+            return escaped.decode("ascii")
+        return text
+
+
+_DECODER = json.JSONDecoder()
+_NOTE_HEAD = f'{{"{REJECT_KEY}": '
+
 
 def _with_note(raw: str, note: str) -> str:
-    """Put the note into the original object's text without re-encoding it."""
-    text = raw.strip()
-    head = f'{{"{REJECT_KEY}": {note}'
+    """Put the note into the original object's text without re-encoding it.
+
+    An earlier note (the line came from a rejects file) is replaced, and text
+    that an earlier round wrapped as ``_original`` is unwrapped first.
+    """
+    text = _unwrapped(_without_note(raw.strip()))
+    head = _NOTE_HEAD + note
     if text.startswith("{") and text.endswith("}"):
         rest = text[1:].lstrip()
         return head + ("}" if rest.startswith("}") else ", " + rest)
-    return head + f", {json.dumps('_original')}: {json.dumps(raw)}}}"
+    return head + f", {json.dumps(ORIGINAL_KEY)}: {json.dumps(text)}}}"
+
+
+def _without_note(text: str) -> str:
+    """The text without the note this writer puts first, if it has one."""
+    if not text.startswith(_NOTE_HEAD):
+        return text
+    try:
+        _, end = _DECODER.raw_decode(text, len(_NOTE_HEAD))
+    except ValueError:
+        return text
+    rest = text[end:].lstrip()
+    return "{" + (rest[1:].lstrip() if rest.startswith(",") else rest)
+
+
+def _unwrapped(text: str) -> str:
+    """The original text, if ``text`` is only an ``_original`` wrapper."""
+    if not text.startswith(f'{{"{ORIGINAL_KEY}"'):
+        return text
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(data, dict) and list(data) == [ORIGINAL_KEY]:
+        original = data[ORIGINAL_KEY]
+        return original if isinstance(original, str) else text
+    return text
 
 
 @dataclass(slots=True)

@@ -2,9 +2,10 @@
 
 A text stream that meets an undecodable byte stops the whole file. This
 reader decodes each line on its own instead: a line that does not decode is
-passed on with the bad bytes written as ``\\xe9`` escapes, and noted in
-:attr:`TextLines.bad` with its number and the reason, for the CSV reader to
-reject the row that holds it.
+passed on with each bad byte as a lone surrogate (Python's ``surrogateescape``,
+so writing it back with that handler gives the same bytes), and noted in
+:attr:`TextLines.bad` with its number and the reason, for the reader to reject
+the row that holds it.
 
 A UTF-8 byte order mark (Excel's "CSV UTF-8") is dropped whatever the
 mapping calls UTF-8. Encodings whose newline is not the byte ``\\n``
@@ -39,7 +40,9 @@ def open_binary(path: str | Path) -> BinaryIO:
 class TextLines:
     """Iterate the decoded lines of a binary file, noting lines that fail."""
 
-    def __init__(self, file: BinaryIO, encoding: str, name: str) -> None:
+    def __init__(
+        self, file: BinaryIO, encoding: str, name: str, *, mapped: bool = True
+    ) -> None:
         try:
             codec = codecs.lookup(encoding)
             splits = "\n,\r".encode(codec.name) == b"\n,\r"
@@ -49,6 +52,7 @@ class TextLines:
             ) from exc
         self.file = file
         self.name = name
+        self.mapped = mapped  # a mapping says the encoding, so a reason may say so
         self.encoding = codec.name
         self.is_utf8 = codec.name in ("utf-8", "utf-8-sig")
         self.splits_by_byte = splits or self.is_utf8
@@ -81,7 +85,8 @@ class TextLines:
             text = raw.decode(encoding)
         except UnicodeDecodeError as exc:
             self.bad.append((number, self._reason(raw, exc)))
-            text = raw.decode(encoding, "backslashreplace")
+            text = raw.decode(encoding, "surrogateescape")  # a rejects file
+            # written with the same error handler gets the bytes back as they were
         self.current = text
         return text
 
@@ -94,22 +99,21 @@ class TextLines:
                 yield line
                 number += 1
         except UnicodeDecodeError as exc:
-            reason = _describe(self.encoding, exc)
+            reason = _describe(self.encoding, exc, self.mapped)
             raise InputError([(self.name, f"line {number}: {reason}")]) from exc
         finally:
             text.detach()
 
     def _reason(self, raw: bytes, exc: UnicodeDecodeError) -> str:
-        reason = _describe(self.encoding, exc)
-        if raw.startswith(_UTF16_BOMS) or raw.count(0) > len(raw) // 4:
+        reason = _describe(self.encoding, exc, self.mapped)
+        looks_utf16 = raw.startswith(_UTF16_BOMS) or raw.count(0) > len(raw) // 4
+        if self.mapped and looks_utf16:
             reason += " (it looks like UTF-16: say `encoding: utf-16`)"
         return reason
 
 
-def _describe(encoding: str, exc: UnicodeDecodeError) -> str:
+def _describe(encoding: str, exc: UnicodeDecodeError, mapped: bool) -> str:
     label = "UTF-8" if encoding in ("utf-8", "utf-8-sig") else encoding
     byte = exc.object[exc.start]
-    return (
-        f"not {label} text (byte 0x{byte:02x}); save the file as {label} "
-        "or set `encoding:` in the mapping"
-    )
+    reason = f"not {label} text (byte 0x{byte:02x}); save the file as {label}"
+    return reason + " or set `encoding:` in the mapping" if mapped else reason
