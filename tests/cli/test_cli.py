@@ -271,8 +271,34 @@ def test_control_characters_from_the_data_reach_the_terminal_escaped(
     assert "\x1b" not in customer.output and "\u202e" not in customer.output
 
 
+def test_emoji_codes_in_the_data_are_printed_as_written(
+    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "till.jsonl").write_text(event_line(event_id="pos::thumbs_up::100:"))
+
+    runner.invoke(app, ["replay", "till.jsonl", "--db", sqlite_url])
+    customer = runner.invoke(
+        app, ["customer", "C1", "--db", sqlite_url], env={"COLUMNS": "200"}
+    )
+
+    assert "pos::thumbs_up::100:" in customer.output
+
+
 @pytest.mark.parametrize(
-    "command", [["stages"], ["customer", "C1"], ["firings"], ["points", "show", "C1"]]
+    "command",
+    [
+        ["stages"],
+        ["customer", "C1"],
+        ["firings"],
+        ["points", "show", "C1"],
+        ["quarantine", "list"],
+        ["quarantine", "show", "1"],
+        ["keys", "list"],
+        ["keys", "revoke", "k1"],
+        ["salesforce", "status"],
+        ["salesforce", "retry-dead-letters"],
+    ],
 )
 def test_a_reading_command_refuses_a_store_that_is_not_there(
     tmp_path: Path, command: list[str]

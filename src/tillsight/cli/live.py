@@ -62,9 +62,13 @@ def serve(
 
 
 @contextmanager
-def _live_store(db: str | None) -> Iterator[LiveStore]:
-    """The store at ``--db`` for one command, its connections closed after."""
-    store = LiveStore.open(db)
+def _live_store(db: str | None, *, reading: bool = False) -> Iterator[LiveStore]:
+    """The store at ``--db`` for one command, its connections closed after.
+
+    A command that only reads (or changes what must already be there)
+    refuses a SQLite file that is not there.
+    """
+    store = LiveStore.open(db, must_exist=reading)
     try:
         yield store
     finally:
@@ -77,7 +81,7 @@ def quarantine_list(
     every: Annotated[bool, typer.Option("--all", help="Also resolved ones.")] = False,
 ) -> None:
     """List waiting entries: id, source, reason, first error."""
-    with _live_store(db) as store:
+    with _live_store(db, reading=True) as store:
         entries = Quarantine(store).entries(status=None if every else "waiting")
     table = Table("id", "received", "source", "topic", "reason", "bytes", "status")
     table.add_column("first error")
@@ -105,7 +109,7 @@ def quarantine_show(
     ] = False,
 ) -> None:
     """Show one entry: every error, then its raw body."""
-    with _live_store(db) as store:
+    with _live_store(db, reading=True) as store:
         entry = Quarantine(store).get(entry_id)
     if body_only:
         sys.stdout.flush()
@@ -176,7 +180,7 @@ def keys_create(
 def keys_list(db: Database = None) -> None:
     """List keys (never their secrets)."""
     table = Table("id", "name", "scopes", "created", "revoked")
-    with _live_store(db) as store:
+    with _live_store(db, reading=True) as store:
         keys = Keys(store).list()
     for key in keys:
         revoked = key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else ""
@@ -195,6 +199,6 @@ def keys_revoke(
     key_id: Annotated[str, typer.Argument(metavar="ID")], db: Database = None
 ) -> None:
     """Stop a key from working."""
-    with _live_store(db) as store:
+    with _live_store(db, reading=True) as store:
         Keys(store).revoke(key_id, datetime.now(UTC))
     console.print(f"revoked {key_id}")

@@ -240,7 +240,7 @@ def _explain(store: Engine, status: str) -> None:
 @salesforce_app.command()
 def status(config: ConfigFile = None, db: Database = None) -> None:
     """Show the queue, the dead letters, the backfill and (with --config) limits."""
-    store = connect(db)
+    store = connect(db, must_exist=True)
     try:
         with store.connect() as conn:
             counts = queue_status(conn)
@@ -287,7 +287,7 @@ def retry_dead_letters_command(
     ] = None,
 ) -> None:
     """Queue again the records Salesforce refused, after a fix in the CRM."""
-    store = connect(db)
+    store = connect(db, must_exist=True)
     try:
         with store.begin() as conn:
             queued = retry_dead_letters(conn, customers or None)

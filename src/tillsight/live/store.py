@@ -90,9 +90,12 @@ class LiveStore:
             self._group.between_groups = self._checkpoints.restart_if_wanted
 
     @classmethod
-    def open(cls, url: str | None = None) -> LiveStore:
-        """Connect to (and migrate) the store at ``url``."""
-        return cls(connect(url))
+    def open(cls, url: str | None = None, *, must_exist: bool = False) -> LiveStore:
+        """Connect to (and migrate) the store at ``url``.
+
+        With ``must_exist``, a SQLite file that is not there is a ``StoreError``.
+        """
+        return cls(connect(url, must_exist=must_exist))
 
     def write(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` in one write transaction, again if it lost a race."""
