@@ -275,14 +275,18 @@ def test_emoji_codes_in_the_data_are_printed_as_written(
     tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "till.jsonl").write_text(event_line(event_id="pos::thumbs_up::100:"))
+    lines = event_line(event_id="pos-:smile:") + event_line(
+        event_id="pos-:thumbs_up:", currency="USD"
+    )
+    (tmp_path / "till.jsonl").write_text(lines)
 
-    runner.invoke(app, ["replay", "till.jsonl", "--db", sqlite_url])
+    replayed = runner.invoke(app, ["replay", "till.jsonl", "--db", sqlite_url])
     customer = runner.invoke(
         app, ["customer", "C1", "--db", sqlite_url], env={"COLUMNS": "200"}
     )
 
-    assert "pos::thumbs_up::100:" in customer.output
+    assert "rejected pos-:thumbs_up:" in replayed.output  # printed with markup on
+    assert "pos-:smile:" in customer.output
 
 
 @pytest.mark.parametrize(
