@@ -392,3 +392,21 @@ def test_markup_in_the_data_is_printed_not_obeyed(
     assert "rejected [/oops] [bold]x: currency" in result.output
     assert "replaying [red]till.jsonl" in result.output
     assert "(fix them and replay that file)" in result.output
+
+
+def test_a_mapping_in_another_currency_than_the_programme_s_is_refused(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    text = MAPPING.read_text(encoding="utf-8").replace(
+        "currency: {constant: GBP}", "currency: {constant: USD}"
+    )
+    (tmp_path / "usd.yaml").write_text(text, encoding="utf-8")
+
+    result = runner.invoke(
+        app,
+        ["replay", str(SAMPLE), "--mapping", str(tmp_path / "usd.yaml"),
+         "--db", sqlite_url],
+    )  # fmt: skip
+
+    assert result.exit_code != 0
+    assert "currency USD is not the programme's currency (GBP)" in str(result.exception)

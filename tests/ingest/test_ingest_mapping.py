@@ -76,7 +76,16 @@ def test_the_online_retail_example_loads():
         (
             "{constant: GBP}",
             "{constant: pounds}",
-            "line 10: currency: 'pounds' is not an ISO 4217 code",
+            "line 10: currency: 'pounds' is not a three-letter currency code",
+        ),
+        *(
+            (
+                "  column: at",
+                f"  column: at\n  format: '{format}'",
+                f"line 5: time.format: '{format}' is not 'iso' or a strptime "
+                "format that reads a date",
+            )
+            for format in ("%d", "%Y", "%%", "%H:%M", "%Y-%m")
         ),
     ],
 )
@@ -116,3 +125,12 @@ def test_a_currency_constant_is_read_in_capitals():
     mapping = parse_mapping(VALID.replace("{constant: GBP}", "{constant: gbp}"))
 
     assert mapping.currency.constant == "GBP"
+
+
+@pytest.mark.parametrize(
+    "format", ["%Y-%m-%dT%H:%M:%S%z", "%d/%m/%Y %H:%M %Z", "%d/%m/%y", "%Y%j"]
+)
+def test_a_format_that_reads_a_date_is_taken(format):
+    text = VALID.replace("  column: at", f"  column: at\n  format: '{format}'", 1)
+
+    assert parse_mapping(text, name="m.yaml").time.format == format

@@ -193,6 +193,12 @@ def _read(
     from tillsight.ingest.mapping import load_mapping
 
     loaded = load_mapping(mapping)
+    fixed = loaded.currency.constant
+    if fixed is not None and fixed != programme.currency:
+        raise ConfigError(
+            f"{mapping}: currency {fixed} is not the programme's currency "
+            f"({programme.currency}): every event would be refused"
+        )
     return read_csv(file, loaded), loaded.encoding
 
 

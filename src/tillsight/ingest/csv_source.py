@@ -601,7 +601,9 @@ def _currency(text: str | None, source: ValueSource, problems: Problems) -> str:
         return source.constant or ""
     code = text.upper()
     if len(code) != 3 or not code.isalpha():
-        problems.append((source.column or "", f"'{text}' is not an ISO 4217 code"))
+        problems.append(
+            (source.column or "", f"'{text}' is not a three-letter currency code")
+        )
     return code
 
 

@@ -21,7 +21,7 @@ What the CSV reader accepts, whatever the mapping says:
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -70,19 +70,24 @@ class TimeSpec(_Strict):
     @field_validator("format")
     @classmethod
     def _readable_format(cls, format: str) -> str:
+        """Keep a format that reads back the date of a time it wrote.
+
+        A format without the year, the month or the day (``%d``, ``%Y``,
+        ``%%``, a word) would read every row as a day in 1900, or as none.
+        """
         if format == "iso":
             return format
-        sample = datetime(2001, 2, 3, 4, 5, 6)
+        sample = datetime(2001, 2, 3, 4, 5, 6, tzinfo=UTC)  # UTC: %z and %Z read
         try:
-            datetime.strptime(sample.strftime(format), format)
+            read = datetime.strptime(sample.strftime(format), format)
         except ValueError:
-            pass
-        else:
-            if "%" in format:
-                return format
-        raise ValueError(
-            f"{format!r} is not 'iso' or a strptime format such as '%d/%m/%Y %H:%M'"
-        )
+            read = None
+        if read is None or read.date() != sample.date():
+            raise ValueError(
+                f"{format!r} is not 'iso' or a strptime format that reads a date, "
+                "such as '%d/%m/%Y %H:%M'"
+            )
+        return format
 
     @field_validator("zone")
     @classmethod
@@ -208,7 +213,9 @@ class Mapping(_Strict):
         if code is None:
             return currency
         if len(code) != 3 or not code.isascii() or not code.isalpha():
-            raise ValueError(f"{code!r} is not an ISO 4217 code such as GBP")
+            raise ValueError(
+                f"{code!r} is not a three-letter currency code such as GBP"
+            )
         return currency.model_copy(update={"constant": code.upper()})
 
     def classify(self, sku: str, description: str) -> tuple[LineRole, frozenset[str]]:
