@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
@@ -272,6 +273,54 @@ def test_within_one_batch_a_repeat_is_skipped_and_a_clash_refused(
 
     assert (summary.stored, summary.duplicates) == (1, 1)
     assert [r.event_id for r in summary.rejected_events] == ["E1"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda event: replace(event, lines=event.lines[::-1]),
+        lambda event: replace(event, total=Decimal("30.0")),
+    ],
+    ids=["lines reordered", "10.0 for 10.00"],
+)
+def test_a_transaction_sent_again_in_another_form_is_a_repeat(
+    store: Engine, change: Callable[[Event], Event]
+) -> None:
+    first = sale("E1", "2025-01-01T10:00:00+00:00", "30.00", lines=("10.00", "20.00"))
+    again = change(first)
+
+    replay(store, [first])
+    summary = replay(store, [again])
+
+    assert (summary.stored, summary.duplicates, summary.rejected_events) == (0, 1, [])
+
+
+def test_the_migration_works_out_fingerprints_again_for_stored_events(
+    db_url: str,
+) -> None:
+    from importlib import resources
+
+    from alembic import command
+    from alembic.config import Config
+
+    engine = connect(db_url)
+    first = sale("E1", "2025-01-01T10:00:00+00:00", "30.00", lines=("20.00", "10.00"))
+    replay(engine, [first])
+    with engine.begin() as conn:  # as 0002 left it: a fingerprint of line order
+        conn.execute(schema.events.update().values(fingerprint="0" * 32))
+    config = Config()
+    location = resources.files("tillsight.store").joinpath("migrations")
+    config.set_main_option("script_location", str(location))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0002")
+    engine.dispose()
+
+    engine = connect(db_url)  # migrates to the head again
+    summary = replay(engine, [replace(first, lines=first.lines[::-1])])
+    engine.dispose()
+
+    assert (summary.stored, summary.duplicates, summary.rejected_events) == (0, 1, [])
 
 
 def test_contact_details_are_kept_sealed_and_read_back(store: Engine) -> None:

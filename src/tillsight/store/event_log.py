@@ -105,13 +105,26 @@ def _values(
 
 def fingerprint(event: Event, payload: dict[str, Any] | None = None) -> str:
     """What the event says, as a short hash: the same id with another
-    fingerprint is a correction or a clash, not a repeat."""
+    fingerprint is a correction or a clash, not a repeat.
+
+    Neither the order of the lines (or of the refunded line ids) nor the
+    trailing zeros of an amount are content: a till that exports a
+    transaction's lines in another order, or writes 10.0 for 10.00, sends the
+    same transaction. (PostgreSQL also gives amounts back with six places.)
+    """
     body = dict(payload if payload is not None else _payload(event))
     body.pop("ids", None)
+    body["lines"] = sorted(map(_line_content, body["lines"]), key=orjson.dumps)
+    body["refunded_line_ids"] = sorted(body["refunded_line_ids"])
+    if "redemptions" in body:
+        body["redemptions"] = [
+            [code, points, _amount(amount)]
+            for code, points, amount in body["redemptions"]
+        ]
     content = [
         event.type.value,
         event.occurred_at.astimezone(UTC).isoformat(),
-        str(event.total),
+        _amount(str(event.total)),
         event.currency,
         event.store,
         event.channel,
@@ -119,6 +132,17 @@ def fingerprint(event: Event, payload: dict[str, Any] | None = None) -> str:
         body,
     ]
     return hashlib.sha256(orjson.dumps(content)).hexdigest()[:32]
+
+
+def _line_content(line: list[Any]) -> list[Any]:
+    """A payload line with its quantity, price and total in one form."""
+    sku, quantity, unit_price, total, *rest = line
+    return [sku, _amount(quantity), _amount(unit_price), _amount(total), *rest]
+
+
+def _amount(text: str) -> str:
+    """A decimal without trailing zeros: 10.00, 10.0 and 10 are all 10."""
+    return format(Decimal(text).normalize(), "f")
 
 
 def _payload(event: Event) -> dict[str, Any]:
