@@ -572,3 +572,22 @@ def test_an_integer_past_pythons_digit_limit_is_bad_json_saying_so(
     (error,) = response.json()["errors"]
     assert "digits" in error["reason"] and "UTF-8" not in error["reason"]
     assert service.quarantine.get(response.json()["quarantine_id"]).body == body
+
+
+def test_a_body_naming_a_key_twice_is_bad_json_not_the_last_value(
+    client: TestClient, service: LiveService
+) -> None:
+    event = json.dumps(purchase())
+    body = (event[:-1] + ', "currency": "USD"}').encode()
+
+    response = client.post("/v1/events", content=body)
+
+    assert response.status_code == 422
+    (error,) = response.json()["errors"]
+    assert error == {
+        "field": "(body)",
+        "reason": "is not JSON: key 'currency' appears twice in one object",
+    }
+    entry = service.quarantine.get(response.json()["quarantine_id"])
+    assert (entry.reason, entry.body) == ("bad_json", body)
+    assert stored_rows(service) == (0, 0)

@@ -464,6 +464,34 @@ def test_a_missing_column_is_named_once_even_if_mapped_twice(
     ]
 
 
+def test_a_mapped_column_twice_in_the_header_stops_the_import(
+    write_csv: Callable[..., Path], read: Read
+) -> None:
+    header = HEADER.replace("Country", "Quantity")
+    path = write_csv(GOOD, header=header)
+
+    with pytest.raises(InputError) as caught:
+        read(path)
+
+    assert caught.value.errors == [
+        (
+            "Quantity",
+            f"is in the header of {path} 2 times (columns 4, 8): the mapping "
+            "cannot tell which it means",
+        )
+    ]
+
+
+def test_an_unmapped_column_twice_in_the_header_does_no_harm(
+    write_csv: Callable[..., Path], read: Read
+) -> None:
+    path = write_csv(GOOD + ",x,y", header=HEADER + ",Note,Note")
+
+    events, errors = read(path)
+
+    assert errors == [] and len(events) == 1
+
+
 def test_identical_lines_of_a_transaction_are_two_of_the_same_item(
     write_csv: Callable[..., Path], read: Read
 ) -> None:

@@ -206,3 +206,20 @@ def test_a_latin1_file_s_rejects_are_latin1_and_import_once_fixed(write_csv, tmp
 
     assert errors == []
     assert events[0].lines[0].description == "CAF\xc9, RED"
+
+
+def test_a_json_line_naming_a_key_twice_is_rejected_not_read_as_the_last(tmp_path):
+    source = tmp_path / "events.jsonl"
+    source.write_text(
+        '{"event_id": "api:1", "total": "5.00", "total": "500.00"}\n'
+        '{"event_id": "api:2", "note": "a\tb"}\n',
+        encoding="utf-8",
+    )
+
+    events, errors = split(read_jsonl(source, ZoneInfo("Europe/London")))
+
+    assert events == []
+    assert [error.errors for error in errors] == [
+        [("(line)", "is not valid JSON: key 'total' appears twice in one object")],
+        [("(line)", "is not valid JSON: Invalid control character at column 33")],
+    ]

@@ -369,13 +369,26 @@ class _RowParser:
         self._kinds: dict[tuple[str, str], tuple[LineRole, frozenset[str]]] = {}
 
     def _check_header(self, name: str) -> None:
-        missing = [
-            (column, f"is named by the mapping but missing from the header of {name}")
-            for column in dict.fromkeys(_mapped_columns(self.mapping))
-            if column not in self._index
-        ]
-        if missing:
-            raise InputError(missing)
+        problems: Problems = []
+        for column in dict.fromkeys(_mapped_columns(self.mapping)):
+            places = [
+                str(i + 1) for i, found in enumerate(self.header) if found == column
+            ]
+            if not places:
+                missing = (
+                    f"is named by the mapping but missing from the header of {name}"
+                )
+                problems.append((column, missing))
+            elif len(places) > 1:
+                problems.append(
+                    (
+                        column,
+                        f"is in the header of {name} {len(places)} times (columns "
+                        f"{', '.join(places)}): the mapping cannot tell which it means",
+                    )
+                )
+        if problems:
+            raise InputError(problems)
 
     def at(self, column: str | None) -> int | None:
         """Give the index of a mapped column, or None if it is not mapped."""

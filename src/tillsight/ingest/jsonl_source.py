@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from tillsight import jsontext
 from tillsight.core.events import Event
 from tillsight.errors import InputError, RowError
 from tillsight.ingest.canonical import parse_canonical, to_event
@@ -44,9 +45,9 @@ def _read_line(
     text: str, number: int, zone: ZoneInfo, source: str, *, unwrap: bool = True
 ) -> Event | RejectedRow:
     try:
-        data = json.loads(text, parse_float=Decimal, parse_int=_integer)
-    except json.JSONDecodeError as exc:
-        reason = f"is not valid JSON: {exc.msg} at column {exc.colno}"
+        data = jsontext.loads(text, parse_float=Decimal, parse_int=_integer)
+    except (json.JSONDecodeError, jsontext.DuplicateKeyError) as exc:
+        reason = f"is not valid JSON: {jsontext.problem(exc, one_line=True)}"
         return RejectedRow(number, [("(line)", reason)], raw=text)
     except RecursionError:
         reason = "nests arrays or objects deeper than any event does"

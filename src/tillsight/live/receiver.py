@@ -12,7 +12,6 @@ signature check (it passed when the body was kept) and updates its entry.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -20,6 +19,7 @@ from typing import Any, NoReturn, TypeVar
 
 import structlog
 
+from tillsight import jsontext
 from tillsight.core.events import Event
 from tillsight.errors import (
     BodyTooLargeError,
@@ -111,7 +111,7 @@ class Receiver:
         that must not hold up the event loop).
         """
         try:
-            data = json.loads(body, parse_float=Decimal)
+            data = jsontext.loads(body, parse_float=Decimal)
             is_batch = isinstance(data, list)
             events = self._canonical(data if is_batch else [data], is_batch)
         except (ValueError, UnicodeDecodeError, RecursionError, InputError):
@@ -288,7 +288,7 @@ class Receiver:
 
     def _decode(self, body: bytes, origin: Origin, **options: Any) -> Any:
         try:
-            return json.loads(body, **options)
+            return jsontext.loads(body, **options)
         except (ValueError, UnicodeDecodeError) as exc:
             problem = ("(body)", f"is not JSON: {_where(exc)}")
             self._keep(origin, body, "bad_json", [problem])
@@ -391,13 +391,12 @@ def _join(prefix: str, path: str) -> str:
     return prefix + ("" if path.startswith("[") else ".") + path
 
 
-def _where(exc: Exception) -> str:
-    if isinstance(exc, json.JSONDecodeError):
-        return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+def _where(exc: ValueError) -> str:
     if isinstance(exc, UnicodeDecodeError):
         return "the bytes are not UTF-8"
-    # Python's own limits, such as the digits of an integer.
-    return str(exc)
+    # Else json's complaint, a repeated key or Python's own limits, such as
+    # the digits of an integer.
+    return jsontext.problem(exc)
 
 
 def _text(value: object) -> str | None:
