@@ -134,6 +134,42 @@ def test_late_event_in_a_later_import_rebuilds_the_customer(store: Engine) -> No
     assert balance == ledger_sum == 20 + 15 + 30 + 5
 
 
+def ledger_rows(store: Engine) -> list[tuple[str, str, int]]:
+    table = schema.points_ledger
+    with store.connect() as conn:
+        rows = conn.execute(
+            select(table.c.reason, table.c.event_id, table.c.delta).order_by(
+                table.c.at, table.c.id
+            )
+        )
+        return [(reason, event_id, delta) for reason, event_id, delta in rows]
+
+
+def test_a_late_event_s_points_keep_their_reasons_in_the_ledger(
+    store: Engine,
+) -> None:
+    replay(store, [sale("E1", "2025-01-01T10:00:00+00:00", "40.00")])
+    replay(store, [refund("R1", "2025-01-10T10:00:00+00:00", "10.00", of="E1")])
+
+    late = [
+        sale("L1", "2025-01-05T10:00:00+00:00", "15.00"),
+        refund("R0", "2025-01-02T10:00:00+00:00", "40.00", of="E1"),
+    ]
+    assert replay(store, late).rebuilt_customers > 0
+    # R0 now refunds E1 in full, so R1 takes back nothing: its -10 is
+    # corrected, next to it, and no lump "rebuild" entry is needed.
+    assert ledger_rows(store) == [
+        ("earn", "E1", 40),
+        ("reverse", "R0", -40),
+        ("earn", "L1", 15),
+        ("reverse", "R1", -10),
+        ("reverse", "R1", 10),
+    ]
+    with store.connect() as conn:
+        key = queries.find_customer_key(conn, "C1")
+        assert queries.profile(conn, key).points_balance == 15
+
+
 def test_guest_sale_is_stored_but_attributed_to_no_one(store: Engine) -> None:
     guest = sale("G1", "2025-02-02T11:00:00+00:00", "9.99", customer="")
     assert guest.identity == Identity(customer_id="")

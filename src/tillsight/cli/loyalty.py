@@ -72,7 +72,11 @@ def show_points(
     customer: Annotated[str, typer.Argument(help="Customer key, POS or loyalty id.")],
     db: Database = None,
 ) -> None:
-    """Print a customer's points ledger, each entry with its rule and event."""
+    """Print a customer's points ledger, each entry with its rule and event.
+
+    An entry that corrects an earlier one (a late event changed what it should
+    have been) says so.
+    """
     ledger = schema.points_ledger
     with open_store(db, reading=True) as store, store.connect() as conn:
         key = queries.find_customer_key(conn, customer)
@@ -92,7 +96,7 @@ def show_points(
         table.add_row(
             row.at.strftime("%Y-%m-%d %H:%M"),
             f"{row.delta:+,}",
-            row.reason,
+            f"{row.reason} (correction)" if row.corrects else row.reason,
             row.rule_id or "",
             row.event_id or "",
             f"{balance:,}",

@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from tillsight.core.decisions import Decision, Kind
 from tillsight.core.state import CustomerState
-from tillsight.core.timeconv import instant_us
+from tillsight.core.timeconv import from_instant_us, instant_us
 from tillsight.store import schema
 from tillsight.store.bulk import Bulk
 
@@ -158,7 +158,9 @@ def replace_decisions(
 
     Pending actions that no longer hold are marked ``superseded`` and never
     sent; actions already delivered are not taken back. The ledger is
-    append-only: if the rebuilt balance differs from the sum of the ledger, one
+    append-only, and is brought to the rebuilt one entry by entry (see
+    :func:`_reconcile_ledger`), so each change keeps its reason, rule and
+    event. Should the balance still differ from the ledger's sum, one
     ``rebuild`` entry naming the late event makes up the difference.
     """
     _flip_timeline(conn, state.key, {d.identity for d in decisions})
@@ -180,6 +182,7 @@ def replace_decisions(
 
         withdraw_rewards(conn, [row.idempotency_key for row in stale], recorded_at)
     write_decisions(conn, decisions, recorded_at, ledger=False)
+    _reconcile_ledger(conn, state.key, decisions, recorded_at)
     _settle_ledger(conn, state, recorded_at, cause_event_id)
 
 
@@ -218,6 +221,59 @@ def _flip_timeline(conn: Connection, key: str, wanted: set[tuple[Any, ...]]) -> 
         )
 
 
+def _reconcile_ledger(
+    conn: Connection, key: str, decisions: list[Decision], recorded_at: datetime
+) -> None:
+    """Append what turns the stored ledger into the rebuilt one, entry by entry.
+
+    An entry is known by its reason, rule, event and time. One the rebuild
+    has and the ledger lacks (a late sale's earn) is added as it is; one
+    whose amount changed, or that the rebuild no longer has, gets a
+    correction for the difference, dated as the entry and naming the last
+    row it corrects (``corrects``).
+    """
+    ledger = schema.points_ledger
+    Entry = tuple[str, str, str, int]
+    wanted: dict[Entry, int] = {}
+    for decision in decisions:
+        if decision.kind is Kind.POINTS and decision.detail is not None:
+            entry = (
+                decision.subject,
+                decision.rule_id or "",
+                decision.event_id or "",
+                decision.at_us,
+            )
+            wanted[entry] = wanted.get(entry, 0) + int(decision.detail["delta"])
+    stored: dict[Entry, tuple[int, int]] = {}
+    rows = conn.execute(
+        select(
+            ledger.c.id,
+            ledger.c.reason,
+            ledger.c.rule_id,
+            ledger.c.event_id,
+            ledger.c.at,
+            ledger.c.delta,
+        ).where(ledger.c.customer_key == key)
+    )
+    for row in rows:
+        entry = (row.reason, row.rule_id or "", row.event_id or "", instant_us(row.at))
+        total, _ = stored.get(entry, (0, 0))
+        stored[entry] = (total + int(row.delta), row.id)
+    bulk = Bulk(conn)
+    recorded = bulk.moment(recorded_at)
+    changes: list[tuple[Any, ...]] = []
+    for entry in [*wanted, *(e for e in stored if e not in wanted)]:
+        total, last_id = stored.get(entry, (0, 0))
+        difference = wanted.get(entry, 0) - total
+        if difference:
+            reason, rule_id, event_id, at_us = entry
+            at = bulk.instant(at_us)
+            changes.append(
+                (key, at, difference, reason, rule_id, event_id, last_id, recorded)
+            )
+    bulk.insert(ledger, _LEDGER_COLUMNS, changes, ignore_duplicates=False)
+
+
 def _settle_ledger(
     conn: Connection, state: CustomerState, recorded_at: datetime, cause: str
 ) -> None:
@@ -229,10 +285,13 @@ def _settle_ledger(
     ).scalar_one()
     difference = state.points_balance - int(total)
     if difference:
+        # Dated at the last event the customer's state has seen, in event time
+        # like every other entry, so it sorts among them.
+        seen = state.position_us
         conn.execute(
             ledger.insert().values(
                 customer_key=state.key,
-                at=recorded_at,
+                at=from_instant_us(seen) if seen > 0 else recorded_at,
                 delta=difference,
                 reason="rebuild",
                 rule_id="",
