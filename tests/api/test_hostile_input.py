@@ -353,8 +353,17 @@ def test_a_clean_event_has_no_problems() -> None:
             "occurred_at",
             "is before 1900; check the till's clock or the time format",
         ),
+        (
+            {"identity": Identity(customer_id="C1\nC2")},
+            "customer.customer_id",
+            "control character (U+000A) at character 3; an id is one line",
+        ),
+        ({"event_id": "E\x1b[2J"}, "event_id", "control character (U+001B)"),
     ],
-    ids=["surrogate", "NUL", "too long", "note", "line ids", "total", "NaN", "1899"],
+    ids=[
+        *("surrogate", "NUL", "too long", "note", "line ids", "total", "NaN"),
+        *("1899", "newline in an id", "escape in an id"),
+    ],
 )
 def test_each_problem_names_its_canonical_field(
     changes: dict[str, Any], field: str, words: str

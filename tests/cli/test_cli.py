@@ -260,15 +260,20 @@ def test_control_characters_from_the_data_reach_the_terminal_escaped(
     tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "till.jsonl").write_text(event_line(event_id="pos:\x1b[2J1\u202e"))
+    (tmp_path / "till.jsonl").write_text(
+        event_line(event_id="pos:1\u202e") + event_line(event_id="pos:\x1b[2J2")
+    )
 
-    runner.invoke(app, ["replay", "till.jsonl", "--db", sqlite_url])
+    replayed = runner.invoke(app, ["replay", "till.jsonl", "--db", sqlite_url])
     customer = runner.invoke(
         app, ["customer", "C1", "--db", sqlite_url], env={"COLUMNS": "200"}
     )
 
-    assert "pos:\\x1b[2J1\\u202e" in customer.output
-    assert "\x1b" not in customer.output and "\u202e" not in customer.output
+    # An id with a control character is refused, and the refusal shows it.
+    assert "rejected pos:\\x1b[2J2: event_id: holds a control" in replayed.output
+    assert "pos:1\\u202e" in customer.output
+    for output in (replayed.output, customer.output):
+        assert "\x1b" not in output and "\u202e" not in output
 
 
 def test_emoji_codes_in_the_data_are_printed_as_written(

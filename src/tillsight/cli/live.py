@@ -117,7 +117,8 @@ def quarantine_show(
         sys.stdout.buffer.flush()
         return
     console.print(
-        f"entry {entry.id}: {entry.source} {entry.topic or ''} {entry.reason} "
+        f"entry {entry.id}: {' '.join(filter(None, (entry.source, entry.topic)))} "
+        f"{entry.reason} "
         f"({entry.status}), {entry.body_bytes} bytes, received "
         f"{entry.received_at.isoformat()}",
         highlight=False,
@@ -155,7 +156,7 @@ def quarantine_retry(
     for receipt in result.receipts:
         console.print(
             f"{receipt.event_id}: {receipt.status}, customer {receipt.customer_key}, "
-            f"stage {receipt.stage}, {len(receipt.decisions)} decisions",
+            f"stage {receipt.stage}, {_count(len(receipt.decisions), 'decision')}",
             highlight=False,
         )
     if not result.receipts:
@@ -202,3 +203,7 @@ def keys_revoke(
     with _live_store(db, reading=True) as store:
         Keys(store).revoke(key_id, datetime.now(UTC))
     console.print(f"revoked {key_id}")
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}" + ("" if number == 1 else "s")

@@ -6,6 +6,9 @@ the same input gets the same answer on SQLite and on PostgreSQL:
 
 - every text is UTF-8 (a lone surrogate such as ``\\ud800`` is not) and holds
   no NUL character, which PostgreSQL refuses in text where SQLite keeps it;
+- an identifier (event, customer, loyalty, store, channel, sku and line ids)
+  is one line of text: it holds no control character such as a line break
+  or an escape, which would also reach a terminal that shows it;
 - a text kept in a column of fixed size fits it; the sizes are the columns'
   own, read from :mod:`tillsight.store.schema`;
 - quantities and amounts stay within :data:`~tillsight.ingest.canonical.QUANTITY`
@@ -21,6 +24,7 @@ Field names are those of the canonical JSON (``lines[0].sku``,
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -74,6 +78,8 @@ def _all_problems(event: Event, prefix: str) -> list[tuple[str, str]]:
     for name, value, limit in _texts(event):
         if value is not None:
             reason = text_problem(value, limit)
+            if reason is None and _is_identifier(name):
+                reason = _control_problem(value)
             if reason is not None:
                 problems.append((prefix + name, reason))
 
@@ -120,6 +126,11 @@ def _looks_clean(event: Event) -> bool:
     try:
         joined.encode("utf-8")
     except UnicodeEncodeError:
+        return False
+    ids = [*parts[:6], *event.refunded_line_ids]
+    for line in event.lines:
+        ids += (line.sku, line.line_id or "")
+    if _has_control("".join(ids)):
         return False
 
     if (
@@ -185,6 +196,28 @@ def _texts(event: Event) -> Iterator[_Field]:
         yield f"refunded_line_ids[{index}]", line_id, None
     for index, redemption in enumerate(event.redemptions):
         yield f"redemptions[{index}].code", redemption.code, None
+
+
+_has_control = re.compile(r"[\x00-\x1f\x7f-\x9f]").search
+_IDENTIFIERS = re.compile(
+    r"(event_id|store|channel|refunds_event_id|customer\.(customer|loyalty)_id"
+    r"|lines\[\d+\]\.(sku|line_id)|refunded_line_ids\[\d+\])"
+).fullmatch
+
+
+def _is_identifier(name: str) -> bool:
+    return _IDENTIFIERS(name) is not None
+
+
+def _control_problem(value: str) -> str | None:
+    found = _has_control(value)
+    if found is None:
+        return None
+    code = ord(found.group())
+    return (
+        f"holds a control character (U+{code:04X}) at character "
+        f"{found.start() + 1}; an id is one line of printable text"
+    )
 
 
 def text_problem(value: str, limit: int | None = None) -> str | None:
