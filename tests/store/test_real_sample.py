@@ -54,6 +54,6 @@ def test_whole_year_slice_stages_add_up(slice_store: Engine) -> None:
         firings = Counter(rule for _k, rule, _a, _e in queries.firings(conn))
 
     assert sum(counts["stage"].values()) == 445
-    assert firings["first_purchase"] == 445 - counts["stage"]["(none)"]
+    assert firings["first_purchase"] == 445 - counts["stage"]["(no stage yet)"]
     assert counts["stage"]["lapsed"] == firings["lapsed"] - firings["won_back"]
     assert counts["stage"]["returning"] <= firings["won_back"]

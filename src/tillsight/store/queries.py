@@ -189,11 +189,11 @@ def stage_counts(conn: Connection) -> dict[str, Counter[str]]:
     for stage, number in conn.execute(
         select(customers.c.stage, func.count()).where(live).group_by(customers.c.stage)
     ):
-        counts["stage"][stage or "(none)"] = number
+        counts["stage"][stage or "(no stage yet)"] = number
     for tier, number in conn.execute(
         select(customers.c.tier, func.count()).where(live).group_by(customers.c.tier)
     ):
-        counts["tier"][tier or "(none)"] = number
+        counts["tier"][tier or "(no tier)"] = number
     for (raw,) in conn.execute(select(customers.c.segments).where(live)):
         counts["segment"].update(orjson.loads(raw))
     return counts
