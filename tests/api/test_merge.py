@@ -65,6 +65,12 @@ def test_event_linking_two_profiles_merges_them_b21(
     assert len(welcomes) == 2, "each welcome went out once, none again"
     assert _ledger_total(service, survivor) == 170
     assert _ledger_total(service, merged) == 0
+    assert _ledger(service, survivor) == [
+        ("earn", "O1", 50),
+        ("earn", "O2", 100),
+        ("earn", "O3", 20),
+    ]
+    assert _ledger(service, merged)[-1] == ("merge_out", survivor, -100)
 
 
 def _actions(service: LiveService, name: str) -> list[Any]:
@@ -80,3 +86,14 @@ def _ledger_total(service: LiveService, key: str) -> int:
             select(ledger.c.delta).where(ledger.c.customer_key == key)
         ).scalars()
         return sum(rows)
+
+
+def _ledger(service: LiveService, key: str) -> list[tuple[str, str, int]]:
+    ledger = schema.points_ledger
+    with service.store.read() as conn:
+        rows = conn.execute(
+            select(ledger.c.reason, ledger.c.event_id, ledger.c.delta)
+            .where(ledger.c.customer_key == key)
+            .order_by(ledger.c.at, ledger.c.id)
+        )
+        return [(reason, event_id, delta) for reason, event_id, delta in rows]

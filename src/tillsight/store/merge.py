@@ -1,19 +1,20 @@
 """Merging customer profiles that turned out to be one person.
 
 The survivor takes the others' identities, events, timeline, pending actions
-and points (as transfer entries: ``merge_out`` on the old key, ``merge_in``
-on the survivor, so both ledgers still add up). The survivor is then rebuilt
-from the combined history with the engine: decisions that no longer hold are
-superseded, and an action the rebuild asks for again is not requested again
-when it was already requested for either key (same rule, event, action and
-time). The old customers row stays, marked ``merged_into``.
+and points. The survivor is then rebuilt from the combined history with the
+engine: decisions that no longer hold are superseded, and an action the
+rebuild asks for again is not requested again when it was already requested
+for either key (same rule, event, action and time). Its ledger gains the
+other's entries one by one, each with its reason and event (the rebuild's
+ledger reconciliation), and the old key's ledger is closed with one
+``merge_out`` entry naming the survivor, so both still add up. The old
+customers row stays, marked ``merged_into``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 import structlog
 from sqlalchemy import Connection, delete, func, select, update
@@ -84,18 +85,17 @@ def _transfer_points(
     )
     if not balance:
         return
-    entry: dict[str, Any] = {"at": now, "rule_id": "", "corrects": 0}
-    entry["recorded_at"] = now
     conn.execute(
-        ledger.insert(),
-        [
-            entry
-            | {"customer_key": other, "delta": -balance, "reason": "merge_out"}
-            | {"event_id": survivor},
-            entry
-            | {"customer_key": survivor, "delta": balance, "reason": "merge_in"}
-            | {"event_id": other},
-        ],
+        ledger.insert().values(
+            customer_key=other,
+            at=now,
+            delta=-balance,
+            reason="merge_out",
+            rule_id="",
+            event_id=survivor,
+            corrects=0,
+            recorded_at=now,
+        )
     )
 
 
