@@ -80,23 +80,26 @@ def quarantine_list(
     db: Database = None,
     every: Annotated[bool, typer.Option("--all", help="Also resolved ones.")] = False,
 ) -> None:
-    """List waiting entries: id, source, reason, first error."""
+    """List waiting entries: id, when, where from, reason, first error."""
     with _live_store(db, reading=True) as store:
         entries = Quarantine(store).entries(status=None if every else "waiting")
-    table = Table("id", "received", "source", "topic", "reason", "bytes", "status")
-    table.add_column("first error")
+    table = Table()
+    for name in ("id", "received (UTC)", "from", "reason"):
+        table.add_column(name, no_wrap=True, overflow="fold")
+    if every:
+        table.add_column("status", no_wrap=True)
+    table.add_column("first error (quarantine show ID for all)", min_width=24)
     for entry in entries:
         first = f"{entry.errors[0][0]}: {entry.errors[0][1]}" if entry.errors else ""
-        table.add_row(
+        row = [
             str(entry.id),
-            entry.received_at.isoformat(timespec="seconds"),
-            entry.source,
-            entry.topic or "",
+            entry.received_at.strftime("%Y-%m-%d %H:%M"),
+            " ".join(filter(None, (entry.source, entry.topic))),
             entry.reason,
-            str(entry.body_bytes),
-            entry.status,
-            first[:80],
-        )
+            *([entry.status] if every else []),
+            first[:120],
+        ]
+        table.add_row(*row)
     console.print(table)
 
 

@@ -251,9 +251,10 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
 
 def _reason(error: Any) -> str:
     message = str(error["msg"]).removeprefix("Value error, ")
-    if error["type"] in ("missing", "extra_forbidden"):
-        return message
-    return f"{message} (got {error['input']!r})"
+    shown = repr(error.get("input"))
+    if error["type"] in ("missing", "extra_forbidden") or shown in message:
+        return message  # nothing to add, or the message already shows the value
+    return f"{message} (got {shown})"
 
 
 def to_event(
