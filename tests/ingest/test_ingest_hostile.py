@@ -401,7 +401,10 @@ def test_a_quote_closed_lines_later_gives_back_the_lines_between(
     ]  # fmt: skip
     assert events[-1].lines[0].description == "HAND WARMER, RED"
     assert [error.line for error in errors] == [2]
-    assert errors[0].errors[0][1].startswith("runs over lines 2-6 to 9 fields, not 8")
+    assert errors[0].errors[0][1] == (
+        "opens a quote that runs on to line 6, where a quoted field is followed "
+        "by more text before the next ',': a stray quote?"
+    )
 
 
 def test_a_quote_left_open_at_the_end_of_the_file_loses_only_its_line(
@@ -431,7 +434,44 @@ def test_a_stray_quote_closed_in_a_last_column_gives_back_the_rows_between(
     expected = ["600000", "600001", "600002"] + ([] if at_the_end else ["536399"])
     assert [event.event_id[-6:] for event in events] == expected
     assert [error.line for error in errors] == [2]
-    assert "a field holds lines that read as rows of their own" in str(errors[0])
+    assert errors[0].errors[0][1] == (
+        "opens a quote that the file never closes"
+        if at_the_end
+        else "opens a quote that runs on to line 6, where a quoted field is "
+        "followed by more text before the next ',': a stray quote?"
+    )
+
+
+def test_two_stray_quotes_never_merge_or_lose_rows(
+    write_csv: Callable[..., Path], read: Read
+) -> None:
+    """A quote put at every field edge of one row, and of a later one."""
+    rows = [
+        f"{9000 + i},S{i},ITEM {i},{i + 1},2010-12-01 0{i}:00:00,{i}.50,{900 + i}.0,UK"
+        for i in range(3)
+    ]
+
+    def edges(text: str) -> list[int]:
+        commas = [i for i, char in enumerate(text) if char == ","]
+        return [0, *commas, *(i + 1 for i in commas), len(text)]
+
+    for a, b in [(0, 1), (0, 2), (1, 2)]:
+        for at_a in edges(rows[a]):
+            for at_b in edges(rows[b]):
+                broken = list(rows)
+                broken[a] = rows[a][:at_a] + '"' + rows[a][at_a:]
+                broken[b] = rows[b][:at_b] + '"' + rows[b][at_b:]
+
+                events, _ = read(write_csv(*broken))
+
+                kept = set()
+                for event in events:  # whatever came through is a row as written
+                    i = int(event.event_id.split(":")[1].strip('"')) - 9000
+                    customer = (event.identity.customer_id or "").strip('"')
+                    assert customer == str(900 + i), broken
+                    assert event.total == (i + 1) * (i + Decimal("0.5")), broken
+                    kept.add(i)
+                assert kept >= {0, 1, 2} - {a, b}, broken
 
 
 def test_a_quoted_field_may_hold_line_breaks(

@@ -262,7 +262,7 @@ class _Rows:
         held = source.held
         base = 0  # the number of the line before the one the reader starts on
         while True:
-            reader = csv.reader(source, delimiter=self.delimiter)
+            reader = csv.reader(source, delimiter=self.delimiter, strict=True)
             end = base + 1
             try:
                 for fields in reader:
@@ -277,9 +277,9 @@ class _Rows:
                             break
                         if self._swallows_rows(fields, width):
                             reason = (
-                                f"runs over lines {start}-{end - 1}, and a field "
-                                "holds lines that read as rows of their own: a quote "
-                                "that is never closed?"
+                                f"runs over lines {start}-{end - 1} with a field "
+                                "that holds other fields' delimiters: a quote that "
+                                "is never closed?"
                             )
                             break
                     held.clear()
@@ -288,6 +288,11 @@ class _Rows:
                     return
             except csv.Error as exc:
                 start, reason = end, self._describe(exc)
+                if len(held) > 1 and "never closes" not in reason:
+                    last = start + len(held) - 1
+                    reason = (
+                        f"opens a quote that runs on to line {last}, where {reason}"
+                    )
             except _RunawayQuote:
                 start = end
                 reason = (
@@ -300,20 +305,26 @@ class _Rows:
             yield start, start + 1, self._fields(first), reason
 
     def _swallows_rows(self, fields: list[str], width: int) -> bool:
-        """Whether a field runs on over a line that has a whole row's delimiters.
+        """Whether a field that runs over lines holds what other fields should.
 
-        A stray quote in the last column can be closed by a quote some lines
-        on and still leave the row its right number of fields; the lines in
-        between are then inside that field, and only their delimiters show it.
-        A description may hold a line break, but hardly a line with as many
-        delimiters as a row.
+        A stray quote that a later quote closes can leave the row its right
+        number of fields, with whole lines inside one field; only the
+        delimiters in that field show it. It is broken when the field's own
+        first line holds as many delimiters as there are fields after it (it
+        swallowed the rest of its row), or a later line holds as many as a
+        whole row (it swallowed a row). A description may hold a line break,
+        but hardly that many delimiters.
         """
-        delimiter, needed = self.delimiter, width - 1
-        for field in fields:
-            if "\n" in field or "\r" in field:
-                for part in field.splitlines()[1:]:
-                    if part.count(delimiter) >= needed:
-                        return True
+        delimiter = self.delimiter
+        for index, field in enumerate(fields):
+            if "\n" not in field and "\r" not in field:
+                continue
+            first, *later = field.splitlines()
+            after = width - index - 1
+            if after and first.count(delimiter) >= after:
+                return True
+            if any(part.count(delimiter) >= width - 1 for part in later):
+                return True
         return False
 
     def _describe(self, exc: csv.Error) -> str:
@@ -323,6 +334,13 @@ class _Rows:
                 f"a field is longer than {csv.field_size_limit():,} characters, "
                 "more than any till writes"
             )
+        if "expected after" in reason:
+            return (
+                "a quoted field is followed by more text before the next "
+                f"{self.delimiter!r}: a stray quote?"
+            )
+        if "unexpected end of data" in reason:
+            return "opens a quote that the file never closes"
         return reason
 
     def _fields(self, text: str) -> list[str]:
