@@ -56,6 +56,40 @@ def hints(
     return pairs
 
 
+def identity_problems(
+    identity: Identity, region: str | None = "GB", *, prefix: str = ""
+) -> list[tuple[str, str]]:
+    """Refuse contact details that are all a sale has to name its customer by.
+
+    A sale that names someone only by an email or a phone that cannot be
+    read would count for no one, as a guest sale, and its repeat would be a
+    duplicate: the customer's purchase would be lost for good. With a
+    customer or loyalty id, or another contact that reads, the sale counts
+    and the unreadable one is only not remembered. The reasons never show
+    the value (it is personal data).
+    """
+    if (identity.customer_id or "").strip() or (identity.loyalty_id or "").strip():
+        return []
+    email, phone = (identity.email or "").strip(), (identity.phone or "").strip()
+    email_bad = bool(email) and normalise_email(email) is None
+    phone_bad = bool(phone) and normalise_phone(phone, region) is None
+    usable = (email and not email_bad) or (phone and not phone_bad)
+    if usable or not (email_bad or phone_bad):
+        return []
+    nobody = "and nothing else names the customer (the sale would count for no one)"
+    problems = []
+    if email_bad:
+        problems.append(
+            (f"{prefix}customer.email", f"is not an email address, {nobody}")
+        )
+    if phone_bad:
+        where = f" (read in {region} when it has no country code)" if region else ""
+        problems.append(
+            (f"{prefix}customer.phone", f"is not a phone number{where}, {nobody}")
+        )
+    return problems
+
+
 def _blind(secret: bytes, kind: str, value: str) -> str:
     digest = hmac.new(secret, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
     return f"h:{digest}"

@@ -26,16 +26,17 @@ from tillsight.core.runner import Runner
 from tillsight.core.state import CustomerState
 from tillsight.core.timeconv import from_instant_us, instant_us
 from tillsight.errors import RowError
+from tillsight.identity import identity_problems
 from tillsight.ingest.sanity import event_problems
 from tillsight.loyalty.guest import attribute_guest_sales
 from tillsight.loyalty.redemption import Outcome
 from tillsight.store import schema
 from tillsight.store.customers import Directory, identity_secret
 from tillsight.store.event_log import (
+    as_stored,
     customer_history,
-    fingerprint,
     insert_events,
-    known_event_ids,
+    stored_events,
 )
 from tillsight.store.merge import merge_customers
 from tillsight.store.people import remember_contacts
@@ -94,8 +95,11 @@ class Replayer:
         batch_size: int = 20_000,
         on_progress: Callable[[int], None] | None = None,
         on_reject: Callable[[RowError], None] | None = None,
+        region: str | None = "GB",
     ) -> None:
+        """``region`` is where a phone number without a country code is read."""
         self.db = db
+        self._region = region
         self.programme = programme
         self.batch_size = batch_size
         self._on_progress = on_progress
@@ -112,7 +116,7 @@ class Replayer:
     ) -> ReplaySummary:
         """Replay everything, then run the clock to ``until`` (or the last event)."""
         with self.db.begin() as conn:
-            self._directory = Directory(identity_secret(conn))
+            self._directory = Directory(identity_secret(conn), self._region)
             self._runner.clock_us = _read_clock(conn)
         last_us = -1
         for batch in _batches(self._accepted(items), self.batch_size):
@@ -150,7 +154,9 @@ class Replayer:
                     )
                 )
                 continue
-            problems = event_problems(item)
+            problems = event_problems(item) or identity_problems(
+                item.identity, self._region
+            )
             if problems:
                 self.summary.rejected_events.append(_unstorable(item, problems))
                 continue
@@ -203,18 +209,20 @@ class Replayer:
 
         Fingerprints are worked out only for ids seen before, which is rare.
         """
-        known = known_event_ids(conn, (e.event_id for e in batch))
+        known = stored_events(conn, (e.event_id for e in batch))
         taken: dict[str, Event] = {}
         fresh: list[Event] = []
         for event in batch:
             earlier = taken.get(event.event_id)
-            stored = known.get(event.event_id, _UNKNOWN)
-            if earlier is None and stored is _UNKNOWN:
+            stored = known.get(event.event_id)
+            if earlier is None and stored is None:
                 taken[event.event_id] = event
                 fresh.append(event)
                 continue
-            first = fingerprint(earlier) if earlier is not None else stored
-            if first is None or first == fingerprint(event):
+            if stored is None:
+                assert earlier is not None
+                stored = as_stored(earlier)
+            if stored.repeated_by(event):
                 self.summary.duplicates += 1
             else:
                 self.summary.rejected_events.append(_clash(event))
@@ -324,9 +332,6 @@ class Replayer:
             for event in customer_history(self._conn, key)
             if event.event_id not in self._unsubmitted
         ]
-
-
-_UNKNOWN = "?"
 
 
 def _from_the_future(event: Event, latest: datetime) -> Rejected:

@@ -43,6 +43,50 @@ def test_same_event_again_answers_200_duplicate(client: TestClient) -> None:
     assert response.json()["events"][0]["status"] == "duplicate"
 
 
+def test_same_event_id_for_another_customer_is_refused_and_kept(
+    client: TestClient,
+) -> None:
+    client.post("/v1/events", json=purchase())
+
+    response = client.post("/v1/events", json=purchase(customer={"customer_id": "C2"}))
+
+    assert response.status_code == 422
+    (error,) = response.json()["errors"]
+    assert error["field"] == "event_id"
+    assert "already stored with other content" in error["reason"]
+    assert response.json()["quarantine_id"] is not None
+    assert client.get("/v1/customers/C2").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("customer", "field"),
+    [
+        ({"email": "nobody-at-example"}, "customer.email"),
+        ({"phone": "call me maybe"}, "customer.phone"),
+    ],
+)
+def test_a_sale_named_only_by_an_unreadable_contact_is_refused(
+    client: TestClient, customer: dict[str, str], field: str
+) -> None:
+    response = client.post("/v1/events", json=purchase(customer=customer))
+
+    assert response.status_code == 422
+    (error,) = response.json()["errors"]
+    assert error["field"] == field
+    assert "nothing else names the customer" in error["reason"]
+    assert next(iter(customer.values())) not in error["reason"]  # personal data
+
+
+def test_an_unreadable_contact_beside_an_id_does_not_stop_the_sale(
+    client: TestClient,
+) -> None:
+    event = purchase(customer={"customer_id": "C1", "email": "not-an-email"})
+
+    response = client.post("/v1/events", json=event)
+
+    assert response.status_code == 202
+
+
 def test_batch_takes_every_event(client: TestClient) -> None:
     batch = [
         purchase(f"E{n}", occurred_at=f"2025-06-0{n}T12:00:00+01:00") for n in (1, 2, 3)

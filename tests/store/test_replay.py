@@ -331,6 +331,32 @@ def test_a_transaction_sent_again_in_another_form_is_a_repeat(
     assert (summary.stored, summary.duplicates, summary.rejected_events) == (0, 1, [])
 
 
+def test_a_sale_sent_again_for_another_customer_is_a_clash(store: Engine) -> None:
+    first = sale("E1", "2025-01-01T10:00:00+00:00", "30.00", customer="C1")
+
+    replay(store, [first])
+    summary = replay(store, [replace(first, identity=Identity(customer_id="C2"))])
+    again = replay(store, [replace(first, identity=Identity(customer_id=" C1 "))])
+    unnamed = replay(store, [replace(first, identity=Identity())])
+
+    assert [r.event_id for r in summary.rejected_events] == ["E1"]
+    assert "other content" in summary.rejected_events[0].reason
+    assert (again.duplicates, again.rejected_events) == (1, [])
+    assert (unnamed.duplicates, unnamed.rejected_events) == (1, [])
+
+
+def test_a_sale_named_only_by_an_unreadable_email_is_refused(store: Engine) -> None:
+    event = sale("E1", "2025-01-01T10:00:00+00:00", "30.00")
+    event = replace(event, identity=Identity(email="nobody-at-example"))
+
+    summary = replay(store, [event])
+
+    assert summary.stored == 0
+    assert [(r.event_id, r.field) for r in summary.rejected_events] == [
+        ("E1", "customer.email")
+    ]
+
+
 def test_the_migration_works_out_fingerprints_again_for_stored_events(
     db_url: str,
 ) -> None:

@@ -28,6 +28,7 @@ from tillsight.core.runner import Runner
 from tillsight.core.state import CustomerState
 from tillsight.core.timeconv import instant_us
 from tillsight.errors import InputError
+from tillsight.identity import identity_problems
 from tillsight.ingest.sanity import event_problems
 from tillsight.live import tables
 from tillsight.live.identity import Resolver
@@ -37,11 +38,7 @@ from tillsight.pipeline import FUTURE_TOLERANCE
 from tillsight.store import schema
 from tillsight.store.bulk import Bulk
 from tillsight.store.customers import identity_secret
-from tillsight.store.event_log import (
-    customer_history,
-    fingerprint,
-    insert_event,
-)
+from tillsight.store.event_log import Stored, customer_history, insert_event
 from tillsight.store.merge import merge_customers
 from tillsight.store.people import remember_contacts
 from tillsight.store.writer import replace_decisions, save_states, write_decisions
@@ -131,6 +128,9 @@ class Ingestor:
                     )
                 )
             problems += event_problems(event, prefix=where)
+            problems += identity_problems(
+                event.identity, self._resolver.region, prefix=where
+            )
         if problems:
             raise InputError(problems)
 
@@ -248,8 +248,8 @@ class _Intake:
 
 def _clash(conn: Connection, event: Event, index: int | None) -> list[tuple[str, str]]:
     """The problem with a repeated event id, when the stored event differs."""
-    stored = conn.execute(_FINGERPRINT, {"id_": event.event_id}).scalar_one_or_none()
-    if stored is None or stored == fingerprint(event):
+    row = conn.execute(_STORED, {"id_": event.event_id}).one_or_none()
+    if row is None or Stored(row.fingerprint, row.payload).repeated_by(event):
         return []
     field_name = "event_id" if index is None else f"[{index}].event_id"
     return [
@@ -297,7 +297,7 @@ def load_state(conn: Connection, engine: RuleEngine, key: str) -> CustomerState:
     return CustomerState.from_json(data) if data else engine.new_state(key)
 
 
-_FINGERPRINT = select(schema.events.c.fingerprint).where(
+_STORED = select(schema.events.c.fingerprint, schema.events.c.payload).where(
     schema.events.c.event_id == bindparam("id_")
 )
 # The hot path's statements run on the driver's cursor (``store/bulk.py``).

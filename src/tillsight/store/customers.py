@@ -51,6 +51,11 @@ class Directory:
         self._cache: dict[tuple[str, str], str] = {}
         self.merges: list[tuple[str, list[str]]] = []
 
+    @property
+    def region(self) -> str | None:
+        """Where a phone number without a country code is read."""
+        return self._region
+
     def resolve(
         self, conn: Connection, identities: Sequence[Identity], now: datetime
     ) -> list[str | None]:

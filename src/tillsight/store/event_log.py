@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -209,21 +210,55 @@ def event_from_row(row: Any) -> Event:
     )
 
 
-def known_event_ids(
-    conn: Connection, event_ids: Iterable[str]
-) -> dict[str, str | None]:
-    """Which of these event ids are already in the log, with their fingerprints."""
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What the log holds of an event, to tell a repeat from a clash."""
+
+    fingerprint: str | None
+    payload: str
+
+    def repeated_by(self, event: Event) -> bool:
+        """Whether ``event`` says what the stored event says.
+
+        The content must match (see :func:`fingerprint`; a row stored before
+        fingerprints has none and matches any), and a customer or loyalty id
+        that ``event`` names must be the stored one: the same sale for another
+        customer is a clash. A resend naming no one repeats the stored event
+        (the sale may have been given its owner, see ``loyalty.guest``).
+        """
+        if self.fingerprint is not None and self.fingerprint != fingerprint(event):
+            return False
+        named = [event.identity.customer_id, event.identity.loyalty_id]
+        if not any(named):
+            return True
+        stored = orjson.loads(self.payload)["ids"]
+        return [_id(value) for value in named] == [_id(value) for value in stored]
+
+
+def as_stored(event: Event) -> Stored:
+    """What the log would hold of ``event``."""
+    return Stored(fingerprint(event), orjson.dumps(_payload(event)).decode())
+
+
+def _id(value: str | None) -> str | None:
+    return value.strip() or None if value else None
+
+
+def stored_events(conn: Connection, event_ids: Iterable[str]) -> dict[str, Stored]:
+    """Which of these event ids are already in the log, and what it holds."""
     ids = list(event_ids)
-    found: dict[str, str | None] = {}
+    found: dict[str, Stored] = {}
     table = schema.events
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
         rows = conn.execute(
-            select(table.c.event_id, table.c.fingerprint).where(
+            select(table.c.event_id, table.c.fingerprint, table.c.payload).where(
                 table.c.event_id.in_(chunk)
             )
         )
-        found.update({event_id: print_ for event_id, print_ in rows})
+        found.update(
+            {row.event_id: Stored(row.fingerprint, row.payload) for row in rows}
+        )
     return found
 
 
