@@ -6,7 +6,7 @@ import csv
 import json
 from zoneinfo import ZoneInfo
 
-from ingest_helpers import make_mapping, split
+from ingest_helpers import HEADER, make_mapping, split
 
 from tillsight.core.events import EventType
 from tillsight.ingest import ImportSummary, RejectsWriter, read_csv, read_jsonl
@@ -223,3 +223,51 @@ def test_a_json_line_naming_a_key_twice_is_rejected_not_read_as_the_last(tmp_pat
         [("(line)", "is not valid JSON: key 'total' appears twice in one object")],
         [("(line)", "is not valid JSON: Invalid control character at column 33")],
     ]
+
+
+def reject_csv(source, rejects, mapping):
+    with RejectsWriter(rejects, mapping.encoding, mapping.delimiter) as writer:
+        for error in split(read_csv(source, mapping))[1]:
+            writer.write(error)
+    return rejects.read_bytes()
+
+
+def test_a_short_row_stays_short_and_is_refused_again_unfixed(write_csv, tmp_path):
+    mapping = make_mapping()
+    cut = GOOD.rsplit(",", 2)[0]  # the file ended mid-row
+
+    first = reject_csv(write_csv(cut), tmp_path / "first.csv", mapping)
+    second = reject_csv(tmp_path / "first.csv", tmp_path / "second.csv", mapping)
+
+    assert first.splitlines()[1].endswith(cut.encode())
+    assert first == second
+
+
+def test_a_row_broken_by_a_quote_is_kept_as_written_until_fixed(write_csv, tmp_path):
+    mapping = make_mapping()
+    broken = GOOD.replace("HEART HOLDER", '"HEART HOLDER')
+
+    first = reject_csv(write_csv(broken), tmp_path / "first.csv", mapping)
+    second = reject_csv(tmp_path / "first.csv", tmp_path / "second.csv", mapping)
+    fixed = tmp_path / "fixed.csv"
+    fixed.write_bytes(second.replace(b'"HEART', b"HEART"))
+    events, errors = split(read_csv(fixed, mapping))
+
+    assert first.splitlines()[1].endswith(b"," + broken.encode())
+    assert first == second
+    assert errors == [] and [e.event_id for e in events] == ["online-retail:536365"]
+
+
+def test_a_semicolon_file_s_rejects_use_semicolons(tmp_path):
+    mapping = make_mapping(delimiter=";")
+    source = tmp_path / "till.csv"
+    bad = BAD_DATE.replace('"WARMER, RED"', "WARMER RED")
+    source.write_text(f"{HEADER}\n{bad}\n".replace(",", ";"), encoding="utf-8")
+
+    written = reject_csv(source, tmp_path / "rejects.csv", mapping)
+    fixed = tmp_path / "fixed.csv"
+    fixed.write_bytes(written.replace(b"2010-13-01", b"2010-12-01"))
+    events, errors = split(read_csv(fixed, mapping))
+
+    assert written.startswith(b"_line;_field;_reason;InvoiceNo;")
+    assert errors == [] and events[0].lines[0].description == "WARMER RED"

@@ -117,9 +117,10 @@ def run_replay(
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     suffix = ".jsonl" if is_jsonl else ".csv"
     rejects_path = rejects or _unused(Path(f"{file.name}.rejects-{stamp}{suffix}"))
-    rows, encoding = _read(file, mapping, programme, is_jsonl)
+    rows, encoding, delimiter = _read(file, mapping, programme, is_jsonl)
     store = connect(db)
-    with RejectsWriter(rejects_path, encoding) as writer, _progress() as progress:
+    writer = RejectsWriter(rejects_path, encoding, delimiter)
+    with writer, _progress() as progress:
         task = progress.add_task(f"replaying {shown(file.name)}", total=None)
         replayer = Replayer(
             store,
@@ -172,8 +173,9 @@ def _json_line(data: dict[str, object]) -> str:
 
 def _read(
     file: Path, mapping: Path | None, programme: Programme, is_jsonl: bool
-) -> tuple[Iterator[Event | RowError], str]:
-    """The file's events and rejects, and the encoding its rejects are kept in.
+) -> tuple[Iterator[Event | RowError], str, str]:
+    """The file's events and rejects, and the encoding and delimiter its
+    rejects are kept in.
 
     Raises ``ConfigError`` before anything is read if the options do not fit.
     """
@@ -186,7 +188,7 @@ def _read(
                 "--mapping (a mapping is for a CSV of till lines)"
             )
 
-        return read_jsonl(file, programme.zone), "utf-8"
+        return read_jsonl(file, programme.zone), "utf-8", ","
     if mapping is None:
         raise ConfigError(f"{file}: a CSV needs --mapping to say what its columns are")
     from tillsight.ingest.csv_source import read_csv
@@ -199,7 +201,7 @@ def _read(
             f"{mapping}: currency {fixed} is not the programme's currency "
             f"({programme.currency}): every event would be refused"
         )
-    return read_csv(file, loaded), loaded.encoding
+    return read_csv(file, loaded), loaded.encoding, loaded.delimiter
 
 
 def _until(text: str | None, programme: Programme) -> datetime | None:

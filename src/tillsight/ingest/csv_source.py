@@ -62,7 +62,7 @@ from tillsight.ingest.mapping import (
     TimeSpec,
     ValueSource,
 )
-from tillsight.ingest.rejects import RejectedRow
+from tillsight.ingest.rejects import REJECT_COLUMNS, RejectedRow
 from tillsight.ingest.textfile import TextLines, open_binary
 
 _EXACT = Context(prec=60, traps=[InvalidOperation, Inexact])
@@ -167,7 +167,13 @@ def read_csv(path: str | Path, mapping: Mapping) -> Iterator[Event | RowError]:
         yield from _Assembler(mapping, parser, scattered).run(records, lines)
 
 
-Record = tuple[int, int, list[str], str | None]
+class _Broken(str):
+    """Why a row is broken, with the text of its first line as it was read."""
+
+    text: str
+
+
+Record = tuple[int, int, list[str], _Broken | None]
 
 
 def _header(records: Iterator[Record], lines: TextLines) -> list[str] | None:
@@ -302,7 +308,9 @@ class _Rows:
             held.clear()
             source.again.extendleft(reversed(rest))
             base = start
-            yield start, start + 1, self._fields(first), reason
+            broken = _Broken(reason)
+            broken.text = first.rstrip("\r\n")
+            yield start, start + 1, self._fields(first), broken
 
     def _swallows_rows(self, fields: list[str], width: int) -> bool:
         """Whether a field that runs over lines holds what other fields should.
@@ -363,6 +371,7 @@ class _RowParser:
         self.mapping = mapping
         self.header = header
         self.width = len(header)
+        self._is_rejects_file = tuple(header[: len(REJECT_COLUMNS)]) == REJECT_COLUMNS
         self._index = {column: i for i, column in reversed(list(enumerate(header)))}
         self._check_header(name)
 
@@ -459,7 +468,12 @@ class _RowParser:
 
     def _parse_carefully(self, fields: list[str], line: int) -> _Row | Problems:
         if len(fields) != self.width:
-            return [("(row)", _width_reason(len(fields), self.width))]
+            # A rejects file's own columns are not the till's: leave them out.
+            notes = len(REJECT_COLUMNS) if self._is_rejects_file else 0
+            reason = _width_reason(
+                len(fields) - notes, self.width - notes, self.mapping.delimiter
+            )
+            return [("(row)", reason)]
         cols = self.mapping.line
         txn_id, when, sku, description, quantity_text, price_text = self._core(fields)
         problems: Problems = []
@@ -698,8 +712,8 @@ def _mapped_columns(mapping: Mapping) -> list[str]:
     return [column for column in columns if column is not None]
 
 
-def _width_reason(found: int, expected: int) -> str:
-    hint = " (an unquoted comma?)" if found > expected else ""
+def _width_reason(found: int, expected: int, delimiter: str) -> str:
+    hint = f" (an unquoted {delimiter!r}?)" if found > expected else ""
     return f"has {found} fields but the header has {expected}{hint}"
 
 
@@ -765,7 +779,7 @@ class _Assembler:
         line: int,
         end: int,
         fields: list[str],
-        broken: str | None,
+        broken: _Broken | None,
         bad: deque[tuple[int, str]],
     ) -> tuple[RejectedRow, str | None]:
         problems: Problems = []
@@ -774,9 +788,12 @@ class _Assembler:
             where = "" if number == line else f"line {number}: "
             problems.append(("(line)", where + reason))
         if broken is not None:
-            problems.append(("(row)", broken))
+            problems.append(("(row)", str(broken)))
         txn_id = self.parser.transaction_id(fields)
-        return self._reject(line, fields, problems, txn_id), txn_id
+        row = self._reject(line, fields, problems, txn_id)
+        if broken is not None:
+            row.text = broken.text  # its fields are a guess: keep the line itself
+        return row, txn_id
 
     def _reject(
         self,

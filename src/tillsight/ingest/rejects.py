@@ -16,6 +16,7 @@ was read in, and bytes that were not text in it are written back as they were.
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,8 @@ class RejectedRow(RowError):
     """A row error that keeps the row as it was read, to write it back out.
 
     ``raw`` is the row's fields (CSV, with ``header``) or its text (JSON Lines).
+    ``text`` is a CSV row's line as it was read, when its fields could not be
+    told apart (a stray quote); the rejects file then keeps that line as it is.
     ``transaction_id`` groups the rows of one rejected transaction.
     """
 
@@ -51,6 +54,7 @@ class RejectedRow(RowError):
         self.raw = raw
         self.header = header
         self.transaction_id = transaction_id
+        self.text: str | None = None
 
 
 class RejectsWriter:
@@ -60,9 +64,14 @@ class RejectsWriter:
     Lines. Use as a context manager.
     """
 
-    def __init__(self, path: str | Path, encoding: str = "utf-8") -> None:
+    def __init__(
+        self, path: str | Path, encoding: str = "utf-8", delimiter: str = ","
+    ) -> None:
+        """``encoding`` and ``delimiter`` are the input's, so that the file can
+        be replayed with the same mapping."""
         self.path = Path(path)
         self.encoding = encoding
+        self.delimiter = delimiter
         self.written = 0
         self._file: IO[str] | None = None
         self._csv: Any = None
@@ -100,15 +109,38 @@ class RejectsWriter:
     ) -> None:
         if self._file is None:
             self._file = self._open(newline="")
-            self._csv = csv.writer(self._file)
+            self._csv = csv.writer(self._file, delimiter=self.delimiter)
             self._kept = [
                 i for i, name in enumerate(header) if name not in REJECT_COLUMNS
             ]
             self._csv.writerow([*REJECT_COLUMNS, *(header[i] for i in self._kept)])
-        raw = row.raw
-        values = [raw[i] if i < len(raw) else "" for i in self._kept]
         notes = [self._writable(text) for text in extra]
+        if row.text is not None:  # the line as it was, stray quote and all
+            text = row.text
+            if tuple(header[: len(REJECT_COLUMNS)]) == REJECT_COLUMNS:
+                text = self._without_notes(text)
+            self._file.write(f"{self._line(notes)}{self.delimiter}{text}\r\n")
+            return
+        raw = row.raw
+        # A short row stays short (no empty fields added), so that it is
+        # refused again until someone fixes it.
+        values = [raw[i] for i in self._kept if i < len(raw)]
         self._csv.writerow([*notes, *values, *raw[len(header) :]])
+
+    def _line(self, fields: list[str]) -> str:
+        """Fields as one CSV line of this file, without its line end."""
+        line = io.StringIO()
+        csv.writer(line, delimiter=self.delimiter, lineterminator="").writerow(fields)
+        return line.getvalue()
+
+    def _without_notes(self, text: str) -> str:
+        """A rejects file's line without the notes an earlier round put first."""
+        try:
+            notes = next(csv.reader([text], delimiter=self.delimiter))[:3]
+        except (csv.Error, StopIteration):
+            return text
+        written = self._line(notes) + self.delimiter
+        return text.removeprefix(written)
 
     def _write_jsonl(self, row: RowError) -> None:
         if self._file is None:
