@@ -187,3 +187,23 @@ def test_quarantine_show_writes_a_hostile_body_escaped(
     assert "\\x1b]0;owned\\x07\\x1b[2J" in shown.output
     assert "\x1b" not in shown.output
     assert raw.stdout_bytes == body  # --body gives the bytes back to edit
+
+
+def test_a_delivery_sent_again_refreshes_its_entry_unless_the_body_differs(
+    service: LiveService,
+) -> None:
+    from tillsight.live.quarantine import Origin
+
+    origin = Origin("square", "refund.created", "evt-1")
+    now = service.ingestor.clock()
+
+    def keep(body: bytes) -> int:
+        return service.quarantine.keep(origin, "invalid_webhook", [], body, now=now)
+
+    first = keep(b'{"type": "refund.created"}')
+    retried = keep(b'{"type": "refund.created"}')
+    other = keep(b'{"type": "refund.updated"}')
+
+    assert first == retried != other
+    assert service.quarantine.get(first).body == b'{"type": "refund.created"}'
+    assert service.quarantine.get(other).body == b'{"type": "refund.updated"}'

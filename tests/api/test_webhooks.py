@@ -22,6 +22,7 @@ from live.helpers import (
     square_signature,
 )
 from tillsight.api import create_app
+from tillsight.live.tables import quarantine
 from tillsight.store import schema
 
 SQUARE_URL = "http://testserver/v1/webhooks/square"
@@ -124,6 +125,19 @@ def test_every_square_sample_is_answered(
 
     assert response.status_code == 200
     assert response.json()["status"] == expected
+
+
+def test_square_s_test_notification_is_answered_ignored(usd: TestClient) -> None:
+    vectors = json.loads(
+        (FIXTURES / "square" / "webhook_signature_test_vectors.json").read_bytes()
+    )
+    body = vectors["valid"][0]["request_body"].encode()  # a real sandbox delivery
+
+    response = send_square(usd, body)
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "ignored"
+    assert _count(usd, schema.events) == _count(usd, quarantine) == 0
 
 
 def test_square_retry_and_parallel_duplicates_have_one_effect(usd: TestClient) -> None:

@@ -73,7 +73,9 @@ class Quarantine:
         body_bytes: int | None = None,
         now: datetime,
     ) -> int:
-        """Store the request (or refresh the waiting entry of the same delivery)."""
+        """Store the request, or refresh the waiting entry of the same
+        delivery when the body is the same (a vendor's retry): a delivery id
+        sent again with another body is kept as an entry of its own."""
         row: dict[str, object] = {
             "source": origin.source,
             "topic": origin.topic,
@@ -85,7 +87,7 @@ class Quarantine:
             "status": WAITING,
             "received_at": now,
         }
-        return self.store.write(lambda conn: _keep(conn, row))
+        return self.store.write(lambda conn: _keep(conn, row, body))
 
     def entries(self, *, status: str | None = WAITING) -> list[Entry]:
         """Entries, oldest first; all of them when ``status`` is None."""
@@ -135,18 +137,20 @@ class Quarantine:
             )
 
 
-def _keep(conn: Connection, row: dict[str, object]) -> int:
+def _keep(conn: Connection, row: dict[str, object], body: bytes) -> int:
     if row["delivery_id"] is not None:
-        found = conn.execute(
-            select(quarantine.c.id).where(
+        waiting = conn.execute(
+            select(quarantine.c.id, quarantine.c.body).where(
                 quarantine.c.source == row["source"],
                 quarantine.c.delivery_id == row["delivery_id"],
                 quarantine.c.status == WAITING,
             )
-        ).scalar_one_or_none()
-        if found is not None:
-            conn.execute(update(quarantine).where(quarantine.c.id == found).values(row))
-            return int(found)
+        )
+        for found, sealed in waiting:
+            if unseal(bytes(sealed)) == body:
+                update_row = update(quarantine).where(quarantine.c.id == found)
+                conn.execute(update_row.values(row))
+                return int(found)
     new_id = conn.execute(
         quarantine.insert().values(row).returning(quarantine.c.id)
     ).scalar_one()

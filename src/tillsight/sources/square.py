@@ -80,6 +80,8 @@ def square_to_events(
     """Map one Square webhook body to canonical events."""
     delivery_id = optional_text(payload, "event_id", "event_id")
     kind = payload.get("type")
+    if kind == "webhooks.test_notification":  # "Send test event" in Square's console
+        return ignored("a test notification from Square", delivery_id)
     data = obj(payload, "data", "data")
     data_object = obj(data, "object", "data.object")
 
