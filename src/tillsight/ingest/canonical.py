@@ -268,6 +268,7 @@ def to_event(
     )
     total = _event_total(model, lines, problems)
     _check_return_fields(model, problems)
+    _check_tenders(model, total, problems)
     if problems or occurred_at is None:
         raise InputError(problems)
 
@@ -371,6 +372,24 @@ def _check_return_fields(
         problems.append(("refunds_event_id", "is only allowed on a return"))
     if model.refunded_line_ids:
         problems.append(("refunded_line_ids", "is only allowed on a return"))
+
+
+def _check_tenders(
+    model: CanonicalEvent, total: Decimal, problems: list[tuple[str, str]]
+) -> None:
+    """Rewards and points cannot pay more than the sale comes to."""
+    try:
+        tendered = sum((r.amount for r in model.redemptions), Decimal(0))
+    except ArithmeticError:
+        return  # an amount out of bounds, already named
+    if tendered > total:
+        problems.append(
+            (
+                "redemptions",
+                f"take {tendered} off a sale of {total}: rewards and points "
+                "cannot pay more than the sale",
+            )
+        )
 
 
 def event_to_json(event: Event) -> dict[str, Any]:
