@@ -168,6 +168,13 @@ def test_a_late_event_s_points_keep_their_reasons_in_the_ledger(
     with store.connect() as conn:
         key = queries.find_customer_key(conn, "C1")
         assert queries.profile(conn, key).points_balance == 15
+        folded = queries.ledger(conn, key)
+    assert [(e.reason, e.event_id, e.delta, e.first_delta) for e in folded] == [
+        ("earn", "E1", 40, 40),
+        ("reverse", "R0", -40, -40),
+        ("earn", "L1", 15, 15),
+        ("reverse", "R1", 0, -10),
+    ]
 
 
 def test_guest_sale_is_stored_but_attributed_to_no_one(store: Engine) -> None:

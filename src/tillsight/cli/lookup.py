@@ -163,6 +163,9 @@ def _timeline_table(key: str, entries: list[queries.TimelineEntry]) -> Table:
         subject = entry.subject
         if entry.kind == "points" and entry.detail:
             subject = f"{entry.detail['delta']:+,} ({subject})"
+            if "first_delta" in entry.detail:
+                first = entry.detail["first_delta"]
+                subject += f" [first {first:+,}, corrected by a late event]"
         if entry.kind == "return_mismatch" and entry.subject in _MISMATCH:
             what = _MISMATCH[entry.subject].format_map(_mismatch_fields(entry.detail))
         else:

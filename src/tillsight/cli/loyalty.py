@@ -74,31 +74,29 @@ def show_points(
 ) -> None:
     """Print a customer's points ledger, each entry with its rule and event.
 
-    An entry that corrects an earlier one (a late event changed what it should
-    have been) says so.
+    An entry a late event corrected shows what it comes to now, and what it
+    was first.
     """
-    ledger = schema.points_ledger
     with open_store(db, reading=True) as store, store.connect() as conn:
         key = queries.find_customer_key(conn, customer)
-        rows = conn.execute(
-            select(ledger)
-            .where(ledger.c.customer_key == key)
-            .order_by(ledger.c.at, ledger.c.id)
-        ).all()
+        entries = queries.ledger(conn, key)
     table = Table(title=f"Points ledger of {key}")
     for name in ("time (UTC)", "points", "reason", "rule", "event", "balance"):
         table.add_column(
             name, justify="right" if name in {"points", "balance"} else "left"
         )
     balance = 0
-    for row in rows:
-        balance += row.delta
+    for entry in entries:
+        balance += entry.delta
+        reason = entry.reason
+        if entry.corrected:
+            reason += f" (first {entry.first_delta:+,}, corrected by a late event)"
         table.add_row(
-            row.at.strftime("%Y-%m-%d %H:%M"),
-            f"{row.delta:+,}",
-            f"{row.reason} (correction)" if row.corrects else row.reason,
-            row.rule_id or "",
-            row.event_id or "",
+            entry.at.strftime("%Y-%m-%d %H:%M"),
+            f"{entry.delta:+,}",
+            reason,
+            entry.rule_id,
+            entry.event_id,
             f"{balance:,}",
         )
     console.print(table)

@@ -41,6 +41,53 @@ class TimelineEntry:
     superseded: bool
 
 
+@dataclass(slots=True)
+class LedgerEntry:
+    """One points entry as it stands: corrections folded into what they correct.
+
+    ``delta`` is what the entry comes to now; ``first_delta`` is what it was
+    first written as, which differs when a late event corrected it.
+    """
+
+    at: datetime
+    delta: int
+    reason: str
+    rule_id: str
+    event_id: str
+    first_delta: int
+
+    @property
+    def corrected(self) -> bool:
+        return self.delta != self.first_delta
+
+
+def ledger(conn: Connection, key: str) -> list[LedgerEntry]:
+    """A customer's points ledger in event time, each entry with its corrections
+    added in, so the running balance follows the customer's history."""
+    table = schema.points_ledger
+    rows = conn.execute(
+        select(
+            table.c.at,
+            table.c.delta,
+            table.c.reason,
+            table.c.rule_id,
+            table.c.event_id,
+        )
+        .where(table.c.customer_key == key)
+        .order_by(table.c.id)
+    )
+    entries: dict[tuple[Any, ...], LedgerEntry] = {}
+    for at, delta, reason, rule_id, event_id in rows:
+        found = entries.get((at, reason, rule_id, event_id))
+        if found is not None:
+            found.delta += delta
+            continue
+        entries[(at, reason, rule_id, event_id)] = LedgerEntry(
+            at, delta, reason, rule_id or "", event_id or "", delta
+        )
+    return sorted(entries.values(), key=lambda entry: entry.at)
+
+
 def find_customer_key(conn: Connection, reference: str) -> str:
     """The key for a customer key, a POS customer id or a loyalty id."""
     customers = schema.customers
@@ -138,21 +185,18 @@ def _decisions(
 
 
 def _points(conn: Connection, key: str) -> list[TimelineEntry]:
-    ledger = schema.points_ledger
-    rows = conn.execute(
-        select(ledger).where(ledger.c.customer_key == key).order_by(ledger.c.id)
-    )
     return [
         TimelineEntry(
-            at=row.at,
+            at=entry.at,
             kind="points",
-            rule_id=row.rule_id,
-            event_id=row.event_id,
-            subject=row.reason,
-            detail={"delta": row.delta},
+            rule_id=entry.rule_id,
+            event_id=entry.event_id,
+            subject=entry.reason,
+            detail={"delta": entry.delta}
+            | ({"first_delta": entry.first_delta} if entry.corrected else {}),
             superseded=False,
         )
-        for row in rows
+        for entry in ledger(conn, key)
     ]
 
 
