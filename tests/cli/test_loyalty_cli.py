@@ -172,6 +172,31 @@ def test_rewards_issue_prints_a_code_that_rewards_show_lists(db: str) -> None:
     assert "win_back" in shown.output and "spring" in shown.output
 
 
+def test_rewards_show_says_a_reward_a_late_event_withdrew_is_withdrawn(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'late.db'}"
+    engine = connect(url)
+    lapse = [
+        sale("TL-1", "2025-01-01T10:00:00+00:00", "20.00", customer="TL"),
+        sale("TL-3", "2025-10-01T10:00:00+00:00", "30.00", customer="TL"),
+    ]
+    Replayer(engine, load_programme()).run(lapse)  # lapsed in between: win-back
+    late = [sale("TL-2", "2025-05-01T10:00:00+00:00", "25.00", customer="TL")]
+    Replayer(engine, load_programme()).run(late)  # so it never lapsed
+    engine.dispose()
+
+    shown = runner.invoke(
+        app, ["rewards", "show", "TL", "--db", url], env={"COLUMNS": "80"}
+    )
+
+    assert shown.exit_code == 0, shown.output
+    row = next(line for line in shown.output.splitlines() if "win_back" in line)
+    assert re.search(r"\w{4}-\w{4}-\w{4}", row), "the code is shown whole"
+    assert "withdrawn" in row
+    assert "a late event took back the decision" in shown.output
+
+
 def test_rewards_issue_of_an_unknown_kind_names_the_known_ones(db: str) -> None:
     result = run(db, "rewards", "issue", "C1", "mystery")
 

@@ -137,24 +137,40 @@ def show_rewards(
     customer: Annotated[str, typer.Argument(help="Customer key, POS or loyalty id.")],
     db: Database = None,
 ) -> None:
-    """List a customer's rewards: kind, campaign, stage at issue, redemption."""
+    """List a customer's rewards: code, kind, campaign, stage at issue, status."""
     with open_store(db, reading=True) as store, store.connect() as conn:
         key = queries.find_customer_key(conn, customer)
         found = reward_store.customer_rewards(conn, key)
+    now = datetime.now(UTC)
+    campaigns = any(reward.campaign != reward.kind for reward in found)
     table = Table(title=f"Rewards of {key}")
-    for name in ("code", "kind", "campaign", "stage", "issued", "expires", "redeemed"):
-        table.add_column(name)
+    table.add_column("code", no_wrap=True)  # a cut code is no code
+    table.add_column("kind", overflow="fold")
+    if campaigns:  # a campaign is the kind unless the rule or import named one
+        table.add_column("campaign", overflow="fold")
+    table.add_column("stage", overflow="fold")
+    for name in ("issued", "expires"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("status", overflow="fold")
     for reward in found:
+        status = reward.status(now)
+        if reward.redeemed_at is not None:
+            status += f" {reward.redeemed_at:%Y-%m-%d}"
         table.add_row(
-            reward.display_code or "(held out)",
+            reward.display_code or "-",
             reward.kind,
-            reward.campaign,
+            *([reward.campaign] if campaigns else []),
             reward.stage_at_issue or "-",
             f"{reward.issued_at:%Y-%m-%d}",
             f"{reward.expires_at:%Y-%m-%d}",
-            f"{reward.redeemed_at:%Y-%m-%d}" if reward.redeemed_at else "-",
+            status,
         )
     console.print(table)
+    if any(reward.withdrawn_at is not None for reward in found):
+        console.print(
+            "withdrawn: a late event took back the decision that issued it; "
+            "the code no longer redeems"
+        )
 
 
 @rewards_app.command("import")

@@ -47,10 +47,22 @@ class Reward:
     expires_at: datetime
     redeemed_at: datetime | None
     redeemed_event_id: str | None
+    withdrawn_at: datetime | None = None
 
     @property
     def display_code(self) -> str | None:
         return codes.display(self.code) if self.code else None
+
+    def status(self, now: datetime) -> str:
+        """Where the reward stands at ``now``: held out, redeemed, withdrawn
+        (a late event took back the decision that issued it), expired or open."""
+        if self.held_out:
+            return "held out"
+        if self.redeemed_at is not None:
+            return "redeemed"
+        if self.withdrawn_at is not None:
+            return "withdrawn"
+        return "expired" if self.expires_at <= now else "open"
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON: money as a string, times in ISO 8601."""
@@ -70,6 +82,9 @@ class Reward:
             "expires_at": self.expires_at.isoformat(),
             "redeemed_at": self.redeemed_at.isoformat() if self.redeemed_at else None,
             "redeemed_event_id": self.redeemed_event_id,
+            "withdrawn_at": self.withdrawn_at.isoformat()
+            if self.withdrawn_at
+            else None,
         }
 
 
@@ -266,6 +281,7 @@ def reward_from_row(row: Any) -> Reward:
         expires_at=row.expires_at,
         redeemed_at=row.redeemed_at,
         redeemed_event_id=row.redeemed_event_id,
+        withdrawn_at=row.withdrawn_at,
     )
 
 
