@@ -307,6 +307,9 @@ def test_emoji_codes_in_the_data_are_printed_as_written(
         ["keys", "revoke", "k1"],
         ["salesforce", "status"],
         ["salesforce", "retry-dead-letters"],
+        ["rewards", "issue", "C1", "win_back_incentive"],
+        ["points", "adjust", "C1", "--reason", "goodwill", "5"],
+        ["quarantine", "retry", "1"],
     ],
 )
 def test_a_reading_command_refuses_a_store_that_is_not_there(
@@ -382,6 +385,20 @@ def test_until_tomorrow_is_taken(
 
     assert result.exit_code == 0, result.output
     assert f"{tomorrow}T23:59:59.999999" in result.output
+
+
+def test_until_written_as_a_compact_date_means_its_end_too(
+    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "till.jsonl").write_text(event_line())
+
+    result = runner.invoke(
+        app, ["replay", "till.jsonl", "--until", "20250305", "--db", sqlite_url]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "2025-03-05T23:59:59.999999" in result.output
 
 
 def test_markup_in_the_data_is_printed_not_obeyed(

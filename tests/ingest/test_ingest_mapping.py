@@ -87,6 +87,12 @@ def test_the_online_retail_example_loads():
             )
             for format in ("%d", "%Y", "%%", "%H:%M", "%Y-%m")
         ),
+        (
+            "  column: at",
+            "  column: at\n  format: '%Y-%m-%d %I:%M'",
+            "line 5: time.format: '%Y-%m-%d %I:%M' reads a 12-hour clock (%I) "
+            "without AM or PM (%p)",
+        ),
     ],
 )
 def test_a_mistake_names_the_key_and_its_line(old, new, message):
@@ -128,7 +134,14 @@ def test_a_currency_constant_is_read_in_capitals():
 
 
 @pytest.mark.parametrize(
-    "format", ["%Y-%m-%dT%H:%M:%S%z", "%d/%m/%Y %H:%M %Z", "%d/%m/%y", "%Y%j"]
+    "format",
+    [
+        "%Y-%m-%dT%H:%M:%S%z",
+        "%d/%m/%Y %H:%M %Z",
+        "%d/%m/%y",
+        "%Y%j",
+        "%d/%m/%Y %I:%M %p",
+    ],
 )
 def test_a_format_that_reads_a_date_is_taken(format):
     text = VALID.replace("  column: at", f"  column: at\n  format: '{format}'", 1)

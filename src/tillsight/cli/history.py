@@ -214,8 +214,11 @@ def _until(text: str | None, programme: Programme) -> datetime | None:
         return None
     zone: ZoneInfo = programme.zone
     try:
-        if len(text) == 10:
-            day = date.fromisoformat(text)
+        try:
+            day: date | None = date.fromisoformat(text)  # 2026-12-05 or 20261205
+        except ValueError:
+            day = None
+        if day is not None:
             moment = datetime.combine(day, time.max, tzinfo=zone)
         else:
             moment = datetime.fromisoformat(text)

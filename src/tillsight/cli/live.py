@@ -150,7 +150,7 @@ def quarantine_retry(
     ] = None,
 ) -> None:
     """Ingest an entry again, with a fixed body when given."""
-    service = LiveService.open(db, programme, Settings.from_env())
+    service = LiveService.open(db, programme, Settings.from_env(), must_exist=True)
     try:
         fixed = body.read_bytes() if body is not None else None
         result = service.receiver.retry(entry_id, fixed)

@@ -46,7 +46,7 @@ def adjust(
     if not reason.strip():
         raise ConfigError("--reason: say why the balance changes")
     programme = load_programme(programme_file)
-    with open_store(db) as store:
+    with open_store(db, reading=True) as store:  # the customer must be there
         with store.connect() as conn:
             key = queries.find_customer_key(conn, customer)
             profile = queries.profile(conn, key)
@@ -113,7 +113,7 @@ def issue_reward(
 ) -> None:
     """Issue a reward by hand and print its code."""
     programme = load_programme(programme_file)
-    with open_store(db) as store, store.begin() as conn:
+    with open_store(db, reading=True) as store, store.begin() as conn:
         key = queries.find_customer_key(conn, customer)
         reward = reward_store.issue(
             conn,

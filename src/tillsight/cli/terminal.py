@@ -22,7 +22,7 @@ _UNSAFE = [
     *range(0x00, 0x09),
     *range(0x0B, 0x20),
     *range(0x7F, 0xA0),
-    *range(0x202A, 0x202F),
+    *range(0x2028, 0x202F),  # line and paragraph separators, then bidi
     *range(0x2066, 0x206A),
     *range(0xD800, 0xE000),  # lone surrogates: bytes of a name that is not text
 ]

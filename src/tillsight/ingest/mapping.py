@@ -82,6 +82,11 @@ class TimeSpec(_Strict):
             read = datetime.strptime(sample.strftime(format), format)
         except ValueError:
             read = None
+        if "%I" in format and "%p" not in format:
+            raise ValueError(
+                f"{format!r} reads a 12-hour clock (%I) without AM or PM (%p), "
+                "so afternoon sales would read 12 hours early; use %H or add %p"
+            )
         if read is None or read.date() != sample.date():
             raise ValueError(
                 f"{format!r} is not 'iso' or a strptime format that reads a date, "

@@ -8,7 +8,8 @@ the same input gets the same answer on SQLite and on PostgreSQL:
   no NUL character, which PostgreSQL refuses in text where SQLite keeps it;
 - an identifier (event, customer, loyalty, store, channel, sku and line ids)
   is one line of text: it holds no control character such as a line break
-  or an escape, which would also reach a terminal that shows it;
+  (U+2028 and U+2029 too) or an escape, which would also reach a terminal
+  that shows it;
 - a text kept in a column of fixed size fits it; the sizes are the columns'
   own, read from :mod:`tillsight.store.schema`;
 - quantities and amounts stay within :data:`~tillsight.ingest.canonical.QUANTITY`
@@ -198,7 +199,7 @@ def _texts(event: Event) -> Iterator[_Field]:
         yield f"redemptions[{index}].code", redemption.code, None
 
 
-_has_control = re.compile(r"[\x00-\x1f\x7f-\x9f]").search
+_has_control = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]").search
 _IDENTIFIERS = re.compile(
     r"(event_id|store|channel|refunds_event_id|customer\.(customer|loyalty)_id"
     r"|lines\[\d+\]\.(sku|line_id)|refunded_line_ids\[\d+\])"

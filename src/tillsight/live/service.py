@@ -57,10 +57,15 @@ class LiveService:
         database_url: str | None,
         programme_path: Path | None,
         settings: Settings | None = None,
+        *,
+        must_exist: bool = False,
     ) -> LiveService:
-        """Connect to the store, load the programme, read settings."""
+        """Connect to the store, load the programme, read settings.
+
+        With ``must_exist``, a SQLite file that is not there is a ``StoreError``.
+        """
         return cls(
-            LiveStore.open(database_url),
+            LiveStore.open(database_url, must_exist=must_exist),
             load_programme(programme_path),
             settings or Settings.from_env(),
         )
