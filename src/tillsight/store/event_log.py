@@ -8,6 +8,7 @@ links, tags) and no personal data: names, emails and phone numbers live in
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -115,7 +116,8 @@ def fingerprint(event: Event, payload: dict[str, Any] | None = None) -> str:
     """
     body = dict(payload if payload is not None else _payload(event))
     body.pop("ids", None)
-    body["lines"] = sorted(map(_line_content, body["lines"]), key=orjson.dumps)
+    lines = [_line_content(line) for line in body["lines"]]
+    body["lines"] = sorted(lines, key=orjson.dumps) if len(lines) > 1 else lines
     body["refunded_line_ids"] = sorted(body["refunded_line_ids"])
     if "redemptions" in body:
         body["redemptions"] = [
@@ -142,8 +144,21 @@ def _line_content(line: list[Any]) -> list[Any]:
 
 
 def _amount(text: str) -> str:
-    """A decimal without trailing zeros: 10.00, 10.0 and 10 are all 10."""
+    """A decimal without trailing zeros: 10.00, 10.0 and 10 are all 10.
+
+    Every event is fingerprinted as it is stored, so text that is already in
+    that form (``2.55``, ``10``: most of it) is given back as it is.
+    """
+    if "E" not in text and "e" not in text:
+        if "." in text:
+            if text[-1] not in "0." and text.lstrip("-")[0] != ".":
+                return text
+        elif _PLAIN_INTEGER(text):
+            return text
     return format(Decimal(text).normalize(), "f")
+
+
+_PLAIN_INTEGER = re.compile(r"-?[1-9][0-9]*|0").fullmatch
 
 
 def _payload(event: Event) -> dict[str, Any]:
