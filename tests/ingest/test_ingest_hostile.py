@@ -491,17 +491,44 @@ def test_two_stray_quotes_never_merge_or_lose_rows(
                 assert kept >= {0, 1, 2} - {a, b}, broken
 
 
-def test_a_quoted_field_may_hold_line_breaks(
+def test_a_quoted_field_may_hold_line_breaks_when_the_mapping_says_so(
     write_csv: Callable[..., Path], read: Read
 ) -> None:
     two_lines = '536364,22633,"HAND WARMER\nRED",6,2010-12-01 08:28:00,2.55,17850.0,UK'
     path = write_csv(two_lines, *invoices(600_000, 2))
 
-    events, errors = read(path)
+    events, errors = read(path, make_mapping(multiline_fields=True))
+    strict_events, strict_errors = read(path)
 
     assert errors == []
     assert events[0].lines[0].description == "HAND WARMER\nRED"
     assert [event.event_id[-6:] for event in events[1:]] == ["600000", "600001"]
+    assert [error.line for error in strict_errors] == [2, 3]  # both halves kept
+    assert "multiline_fields: true" in str(strict_errors[0])
+    assert [event.event_id[-6:] for event in strict_events] == ["600000", "600001"]
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        '"' + row("536401"),
+        row('5364"01'),
+        '"' + row("536401").replace(",2.55", '",2.55'),
+    ],
+    ids=["at the start of the line", "in the id", "closed mid-row"],
+)
+def test_a_stray_quote_holds_back_its_whole_sale(
+    write_csv: Callable[..., Path], read: Read, broken: str
+) -> None:
+    path = write_csv(broken, row("536401"), row("536402"))
+
+    events, errors = read(path)
+
+    assert [event.event_id[-6:] for event in events] == ["536402"]
+    assert [(error.line, error.transaction_id) for error in errors] == [
+        (2, "536401"),
+        (3, "536401"),
+    ]
 
 
 def test_a_missing_column_is_named_once_even_if_mapped_twice(

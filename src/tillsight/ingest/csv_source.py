@@ -156,7 +156,7 @@ def read_csv(path: str | Path, mapping: Mapping) -> Iterator[Event | RowError]:
     name = str(path)
     with open_binary(path) as file:
         lines = TextLines(file, mapping.encoding, name)
-        rows = _Rows(lines, mapping.delimiter)
+        rows = _Rows(lines, mapping.delimiter, mapping.multiline_fields)
         records = iter(rows)
         header = _header(records, lines)
         if header is None:
@@ -202,7 +202,8 @@ def _scattered(
     current: str | None = None
     transaction_id = parser.transaction_id
     with open_binary(path) as file:
-        rows = _Rows(TextLines(file, mapping.encoding, str(path)), mapping.delimiter)
+        lines = TextLines(file, mapping.encoding, str(path))
+        rows = _Rows(lines, mapping.delimiter, mapping.multiline_fields)
         rows.width = parser.width
         records = iter(rows)
         next(records, None)  # the header
@@ -258,9 +259,12 @@ class _Rows:
     number of fields, once it is known.
     """
 
-    def __init__(self, lines: Iterable[str], delimiter: str) -> None:
+    def __init__(
+        self, lines: Iterable[str], delimiter: str, multiline: bool = False
+    ) -> None:
         self.lines = lines
         self.delimiter = delimiter
+        self.multiline = multiline
         self.width: int | None = None
 
     def __iter__(self) -> Iterator[Record]:
@@ -275,6 +279,14 @@ class _Rows:
                     start, end = end, base + reader.line_num + 1
                     width = self.width
                     if end - start > 1 and width is not None:
+                        if not self.multiline:
+                            reason = (
+                                f"opens a quote that runs on to line {end - 1}: a "
+                                "quote that is never closed? (if fields may hold "
+                                "line breaks, say `multiline_fields: true` in the "
+                                "mapping)"
+                            )
+                            break
                         if len(fields) != width:
                             reason = (
                                 f"runs over lines {start}-{end - 1} to {len(fields)} "
@@ -352,12 +364,21 @@ class _Rows:
         return reason
 
     def _fields(self, text: str) -> list[str]:
-        """Split a broken row's first line as well as it can be split."""
+        """Split a broken row's first line as well as it can be split.
+
+        When the csv module cannot give it the header's width, the line is
+        split at every delimiter with quotes dropped: its transaction id is
+        then most likely right, so the rest of its transaction is held back
+        with it.
+        """
         text = text.rstrip("\r\n")
         try:
-            return next(csv.reader([text], delimiter=self.delimiter), [])
+            fields = next(csv.reader([text], delimiter=self.delimiter), [])
         except csv.Error:
-            return text.split(self.delimiter)
+            fields = []
+        if self.width is None or len(fields) == self.width:
+            return fields
+        return [part.replace('"', "") for part in text.split(self.delimiter)]
 
 
 class _RowParser:
@@ -422,9 +443,18 @@ class _RowParser:
         return None if column is None else self._index[column]
 
     def transaction_id(self, fields: Sequence[str]) -> str | None:
-        """Read the transaction id of a row, even a broken one, if it is there."""
+        """Read the transaction id of a row, even a broken one, if it is there.
+
+        Quotes are left out, and a row of the wrong width is split again at
+        every delimiter (a stray quote may have joined its first fields), so
+        that a row a stray quote marred is grouped, and held back, with the
+        rest of its transaction.
+        """
+        if len(fields) != self.width:
+            delimiter = self.mapping.delimiter
+            fields = delimiter.join(fields).split(delimiter)
         if self.txn_at < len(fields):
-            return fields[self.txn_at].strip() or None
+            return fields[self.txn_at].replace('"', "").strip() or None
         return None
 
     def parse(self, fields: list[str], line: int) -> _Row | Problems:
@@ -455,6 +485,7 @@ class _RowParser:
             or occurred_at.__class__ is str
             or shared.__class__ is not tuple
             or not (txn_id and sku and amount.is_finite() and quantity)
+            or '"' in txn_id
             or not -_AMOUNT_LIMIT < amount < _AMOUNT_LIMIT
             or unit_price < 0
             or self._line_id_at is not None
@@ -480,6 +511,8 @@ class _RowParser:
         txn_id, sku = txn_id.strip(), sku.strip()
         if not txn_id:
             problems.append((self.txn_column, "is empty"))
+        elif '"' in txn_id:
+            problems.append((self.txn_column, f"{txn_id!r} holds a stray quote"))
         if not sku:
             problems.append((cols.sku, "is empty"))
 

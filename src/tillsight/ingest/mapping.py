@@ -210,6 +210,10 @@ class Mapping(_Strict):
     reject_unpriced: bool = False
     delimiter: str = Field(default=",", min_length=1, max_length=1)
     encoding: str = "utf-8"
+    #: Whether a quoted field may hold line breaks. Tills hardly ever write
+    #: them, and a stray quote looks just like one, so by default a row that
+    #: runs over lines is a broken row.
+    multiline_fields: bool = False
 
     @field_validator("currency")
     @classmethod
