@@ -356,14 +356,20 @@ def test_a_clean_event_has_no_problems() -> None:
         (
             {"identity": Identity(customer_id="C1\nC2")},
             "customer.customer_id",
-            "control character (U+000A) at character 3; an id is one line",
+            "control or invisible character (U+000A) at character 3; an id is one line",
         ),
-        ({"event_id": "E\x1b[2J"}, "event_id", "control character (U+001B)"),
+        ({"event_id": "E\x1b[2J"}, "event_id", "invisible character (U+001B)"),
+        (
+            {"identity": Identity(customer_id="C\u200bX")},
+            "customer.customer_id",
+            "U+200B",
+        ),
         ({"refunded_line_ids": ("L\u2028",)}, "refunded_line_ids[0]", "U+2028"),
     ],
     ids=[
         *("surrogate", "NUL", "too long", "note", "line ids", "total", "NaN"),
         *("1899", "newline in an id", "escape in an id", "line separator"),
+        "zero-width space",
     ],
 )
 def test_each_problem_names_its_canonical_field(

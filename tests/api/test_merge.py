@@ -56,6 +56,7 @@ def test_event_linking_two_profiles_merges_them_b21(
     survivor = c1["events"][0]["customer_id"]
     merged = c2["events"][0]["customer_id"]
     assert linked.json()["events"][0]["customer_id"] == survivor
+    assert linked.json()["events"][0]["merged"] == [merged]
     profile = client.get(f"/v1/customers/{survivor}").json()
     assert profile["purchase_count"] == 3
     assert profile["points_balance"] == 170

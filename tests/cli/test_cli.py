@@ -312,12 +312,14 @@ def test_emoji_codes_in_the_data_are_printed_as_written(
         ["quarantine", "retry", "1"],
     ],
 )
+@pytest.mark.parametrize("as_uri", [False, True], ids=["path", "sqlite uri"])
 def test_a_reading_command_refuses_a_store_that_is_not_there(
-    tmp_path: Path, command: list[str]
+    tmp_path: Path, command: list[str], as_uri: bool
 ) -> None:
     typo = tmp_path / "tilsight.db"
+    url = f"sqlite:///file:{typo}?uri=true" if as_uri else f"sqlite:///{typo}"
 
-    result = runner.invoke(app, [*command, "--db", f"sqlite:///{typo}"])
+    result = runner.invoke(app, [*command, "--db", url])
 
     assert result.exit_code != 0
     assert f"no store at {typo}" in str(result.exception)

@@ -128,6 +128,17 @@ def test_points_adjust_refuses_a_blank_reason(db: str) -> None:
     assert ledger_sum(db, "C1") == (140, 140)
 
 
+@pytest.mark.parametrize("delta", ["99999999999999999999", "-9223372036854775807"])
+def test_points_adjust_beyond_any_balance_is_refused_not_a_crash(
+    db: str, delta: str
+) -> None:
+    result = run(db, "points", "adjust", "C1", "--reason", "typo", "--", delta)
+
+    assert isinstance(result.exception, ConfigError), result.output
+    assert "beyond any points balance" in str(result.exception)
+    assert ledger_sum(db, "C1") == (140, 140)
+
+
 @pytest.mark.parametrize(
     ("args", "balance"), [(["25"], 165), (["--", "-140"], 0)], ids=["add", "remove"]
 )

@@ -19,6 +19,7 @@ from tillsight.core.events import Event, EventType, Identity
 from tillsight.core.programme import Programme
 from tillsight.core.timeconv import from_instant_us
 from tillsight.errors import ConfigError, ConflictError
+from tillsight.ingest.canonical import POINTS_LIMIT
 from tillsight.loyalty import rewards as reward_store
 from tillsight.pipeline import CLOCK_SETTING, Replayer
 from tillsight.programme_file import load_programme
@@ -45,6 +46,8 @@ def adjust(
     """Add or remove points by hand; the entry names the operator's reason."""
     if not reason.strip():
         raise ConfigError("--reason: say why the balance changes")
+    if not -POINTS_LIMIT < delta < POINTS_LIMIT:
+        raise ConfigError(f"DELTA: {delta} is beyond any points balance (under 10^12)")
     programme = load_programme(programme_file)
     with open_store(db, reading=True) as store:  # the customer must be there
         with store.connect() as conn:

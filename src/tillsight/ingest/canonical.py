@@ -382,7 +382,7 @@ def _check_tenders(
         tendered = sum((r.amount for r in model.redemptions), Decimal(0))
     except ArithmeticError:
         return  # an amount out of bounds, already named
-    if tendered > total:
+    if tendered > total >= 0:  # a negative total is an error of its own
         problems.append(
             (
                 "redemptions",

@@ -7,9 +7,10 @@ the same input gets the same answer on SQLite and on PostgreSQL:
 - every text is UTF-8 (a lone surrogate such as ``\\ud800`` is not) and holds
   no NUL character, which PostgreSQL refuses in text where SQLite keeps it;
 - an identifier (event, customer, loyalty, store, channel, sku and line ids)
-  is one line of text: it holds no control character such as a line break
-  (U+2028 and U+2029 too) or an escape, which would also reach a terminal
-  that shows it;
+  is one line of visible text: it holds no control character such as a line
+  break (U+2028 and U+2029 too) or an escape, which would also reach a
+  terminal that shows it, and no invisible one (a zero-width space, a
+  direction override, a byte order mark) that would make two ids look one;
 - a text kept in a column of fixed size fits it; the sizes are the columns'
   own, read from :mod:`tillsight.store.schema`;
 - quantities and amounts stay within :data:`~tillsight.ingest.canonical.QUANTITY`
@@ -199,7 +200,11 @@ def _texts(event: Event) -> Iterator[_Field]:
         yield f"redemptions[{index}].code", redemption.code, None
 
 
-_has_control = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]").search
+# Control characters, then the invisible ones: zero-width spaces and joiners,
+# direction marks and overrides, word joiners, the byte order mark.
+_has_control = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]"
+).search
 _IDENTIFIERS = re.compile(
     r"(event_id|store|channel|refunds_event_id|customer\.(customer|loyalty)_id"
     r"|lines\[\d+\]\.(sku|line_id)|refunded_line_ids\[\d+\])"
@@ -216,8 +221,8 @@ def _control_problem(value: str) -> str | None:
         return None
     code = ord(found.group())
     return (
-        f"holds a control character (U+{code:04X}) at character "
-        f"{found.start() + 1}; an id is one line of printable text"
+        f"holds a control or invisible character (U+{code:04X}) at character "
+        f"{found.start() + 1}; an id is one line of visible text"
     )
 
 

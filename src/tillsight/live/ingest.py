@@ -229,7 +229,8 @@ class Ingestor:
             for other in resolution.merge:
                 runner.drop(other)
             mine = [d for d in decisions if d.event_id == event.event_id]
-            return Receipt(event.event_id, "accepted", key, state.stage, mine)
+            merged = list(resolution.merge)
+            return Receipt(event.event_id, "accepted", key, state.stage, mine, merged)
         if key not in runner.states:
             runner.add(load_state(conn, self._engine, key))
         state, decisions = _apply(conn, runner, key, event, now)

@@ -55,7 +55,11 @@ def _require_file(url: str) -> None:
     path = parsed.database
     if parsed.get_backend_name() != "sqlite" or not path or path == ":memory:":
         return
-    if path.startswith("file:") or Path(path).exists():
+    if path.startswith("file:"):  # an SQLite URI: the file is before any '?'
+        path, _, options = path.removeprefix("file:").partition("?")
+        if not path or "mode=memory" in options:
+            return
+    if Path(path).exists():
         return
     raise StoreError(
         f"no store at {path}: check --db (or ${URL_VARIABLE}); "
