@@ -8,6 +8,7 @@ at 10:00 UTC (09:00 in London plus 45 days, still summer time).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -271,3 +272,20 @@ def test_a_guest_sale_with_a_code_redeems_it_for_its_owner(
     assert receipt["customer_id"] == issued["customer_key"]
     assert redeemed["redeemed_event_id"] == "G1"
     assert attempts(service) == [("applied", None)]
+
+
+def test_a_sale_taking_more_off_than_the_reward_is_worth_is_refused(
+    shoppers: TestClient, service: LiveService
+) -> None:
+    issued = issue(shoppers)
+    worth = Decimal(issued["value"])
+    sale = purchase("G2", "C1") | {
+        "occurred_at": "2025-06-10T09:30:00+00:00",
+        "customer": {"customer_id": "C1"},
+        "redemptions": [{"code": issued["code"], "amount": str(worth + 5)}],
+    }
+
+    shoppers.post("/v1/events", json=sale)
+
+    assert shoppers.get(f"/v1/rewards/{issued['code']}").json()["redeemed_at"] is None
+    assert attempts(service) == [("refused", "REWARD_OVER_VALUE")]

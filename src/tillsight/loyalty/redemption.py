@@ -37,6 +37,7 @@ REWARD_NOT_YOURS = "REWARD_NOT_YOURS"
 REWARD_HELD_OUT = "REWARD_HELD_OUT"
 REWARD_WITHDRAWN = "REWARD_WITHDRAWN"
 REWARD_NOT_YET_ISSUED = "REWARD_NOT_YET_ISSUED"
+REWARD_OVER_VALUE = "REWARD_OVER_VALUE"
 
 _MESSAGES = {
     VOUCHER_ALREADY_USED: "this reward has already been redeemed",
@@ -46,6 +47,8 @@ _MESSAGES = {
     REWARD_WITHDRAWN: "this reward was withdrawn: a later-arriving sale showed "
     "that the rule that issued it did not hold",
     REWARD_NOT_YET_ISSUED: "the redemption time is before the reward was issued",
+    REWARD_OVER_VALUE: "the sale takes more off with this code than the reward "
+    "is worth",
 }
 
 
@@ -61,6 +64,8 @@ class Attempt:
     basket: Decimal | None = None
     channel: str = "api"
     attempt_key: str | None = None
+    #: What the till took off the sale with the code, when it says.
+    amount: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +165,9 @@ def _refusal(row: Any, attempt: Attempt) -> str | None:
         if same_sale and row.redeemed_event_id == attempt.event_id:
             return None
         return VOUCHER_ALREADY_USED
+    worth = row.value
+    if attempt.amount is not None and worth is not None and attempt.amount > worth:
+        return REWARD_OVER_VALUE
     if attempt.at >= row.expires_at:
         return REWARD_EXPIRED
     if attempt.at < row.issued_at:
@@ -200,6 +208,7 @@ def _till_attempt(decision: Decision) -> Attempt:
         basket=Decimal(detail["basket"]) if detail.get("basket") else None,
         channel="till",
         attempt_key=f"till:{decision.event_id}#{decision.rule_id}",
+        amount=Decimal(detail["amount"]) if detail.get("amount") else None,
     )
 
 
