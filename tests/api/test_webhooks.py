@@ -198,6 +198,35 @@ def test_every_shopify_sample_is_answered(usd: TestClient, path: Path) -> None:
     assert response.json()["status"] == SHOPIFY_OUTCOMES[path.stem]
 
 
+def test_an_order_the_vendor_changed_after_it_was_counted_waits_in_quarantine(
+    usd: TestClient,
+) -> None:
+    body = paid_order()
+    order = json.loads(body)
+    order["line_items"][0]["quantity"] += 1  # the shop edited the order
+    changed = json.dumps(order).encode()
+
+    first = usd.post(
+        "/v1/webhooks/shopify",
+        content=body,
+        headers=shopify_headers(body, "orders/paid", "W-1"),
+    )
+    edited = usd.post(
+        "/v1/webhooks/shopify",
+        content=changed,
+        headers=shopify_headers(changed, "orders/updated", "W-2"),
+    )
+
+    assert first.json()["status"] == "accepted"
+    assert edited.status_code == 200
+    assert edited.json()["status"] == "quarantined"
+    assert edited.json()["reason"] == "changed_order"
+    live = usd.app.state.service  # type: ignore[attr-defined]
+    entry = live.quarantine.get(edited.json()["quarantine_id"])
+    assert entry.body == changed
+    assert _count(usd, schema.events) == 1
+
+
 def test_shopify_b08_repeats_count_one_purchase(usd: TestClient) -> None:
     body = paid_order()
     first = shopify_headers(body, "orders/paid", "W-1")

@@ -11,7 +11,7 @@ new state. The rows are the ones the replay writes for the same events.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -60,6 +60,11 @@ class Delivery:
     source: str
     delivery_id: str
     topic: str
+
+
+#: A webhook's event whose id is stored with other content: the vendor
+#: changed the order after tillsight counted it. Nothing is applied.
+CHANGED = "changed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +154,9 @@ class Ingestor:
         is already stored with other content (events are never changed in
         place: a correction is a return or a new event). Webhook callers pass
         ``same_id_same_content=False``: a vendor's later update of an order
-        (paid, fulfilled, edited) keeps the order's id and is a repeat.
+        (paid, fulfilled) keeps the order's id and is a repeat, and one that
+        changed what the order says comes back with the status ``changed``,
+        applied to nothing, for the caller to keep.
         """
         self.check(events, indexed=indexed)
         intake = _Intake(events, delivery, indexed, same_id_same_content)
@@ -199,8 +206,13 @@ class Ingestor:
         for n in order:
             receipt = self._one(conn, events[n], now, runner)
             receipts[n] = receipt
-            if receipt.is_duplicate and intake.same_id_same_content:
-                clashes += _clash(conn, events[n], n if intake.indexed else None)
+            if not receipt.is_duplicate:
+                continue
+            clash = _clash(conn, events[n], n if intake.indexed else None)
+            if clash and intake.same_id_same_content:
+                clashes += clash
+            elif clash:  # a vendor changed an order it had sent: not applied
+                receipts[n] = replace(receipt, status=CHANGED)
         if clashes:
             # Raising rolls the whole transaction back: nothing of it is kept.
             raise InputError(sorted(clashes))

@@ -31,7 +31,7 @@ from tillsight.errors import (
 )
 from tillsight.ingest.canonical import parse_canonical, to_event
 from tillsight.ingest.sanity import column_size, text_problem
-from tillsight.live.ingest import Delivery, Ingestor, Receipt
+from tillsight.live.ingest import CHANGED, Delivery, Ingestor, Receipt
 from tillsight.live.quarantine import WAITING, Origin, Quarantine
 from tillsight.live.settings import Settings
 from tillsight.live.tables import quarantine, webhook_deliveries
@@ -246,6 +246,14 @@ class Receiver:
                 mapped.events, delivery, same_id_same_content=False
             ),
         )
+        changed = [r.event_id for r in receipts if r.status == CHANGED]
+        if changed:
+            why = (
+                "was counted with other content; the vendor changed it since, "
+                "and a counted sale is never changed in place: record the change "
+                "as a return or a new sale"
+            )
+            self._keep(origin, body, "changed_order", [(c, why) for c in changed])
         return Result(receipts, len(receipts) > 1, mapped.ignored_reason)
 
     def _canonical(self, items: list[Any], is_batch: bool) -> list[Event]:
