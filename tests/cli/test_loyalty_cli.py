@@ -21,6 +21,7 @@ import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -188,13 +189,22 @@ def test_rewards_show_says_a_reward_a_late_event_withdrew_is_withdrawn(
 ) -> None:
     url = f"sqlite:///{tmp_path / 'late.db'}"
     engine = connect(url)
+    default = resources.files("tillsight.programmes").joinpath("default.yaml")
+    no_holdout = tmp_path / "programme.yaml"  # the reward is never held out
+    no_holdout.write_text(
+        default.read_text(encoding="utf-8").replace(
+            "holdout_percent: 10", "holdout_percent: 0"
+        ),
+        encoding="utf-8",
+    )
+    programme = load_programme(no_holdout)
     lapse = [
         sale("TL-1", "2025-01-01T10:00:00+00:00", "20.00", customer="TL"),
         sale("TL-3", "2025-10-01T10:00:00+00:00", "30.00", customer="TL"),
     ]
-    Replayer(engine, load_programme()).run(lapse)  # lapsed in between: win-back
+    Replayer(engine, programme).run(lapse)  # lapsed in between: win-back
     late = [sale("TL-2", "2025-05-01T10:00:00+00:00", "25.00", customer="TL")]
-    Replayer(engine, load_programme()).run(late)  # so it never lapsed
+    Replayer(engine, programme).run(late)  # so it never lapsed
     engine.dispose()
 
     shown = runner.invoke(
