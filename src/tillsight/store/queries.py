@@ -46,7 +46,9 @@ class LedgerEntry:
     """One points entry as it stands: corrections folded into what they correct.
 
     ``delta`` is what the entry comes to now; ``first_delta`` is what it was
-    first written as, which differs when a late event corrected it.
+    first written as, which differs when a late event corrected it;
+    ``last_id`` is the ledger row written last for it (what a new correction
+    names).
     """
 
     at: datetime
@@ -55,6 +57,7 @@ class LedgerEntry:
     rule_id: str
     event_id: str
     first_delta: int
+    last_id: int
 
     @property
     def corrected(self) -> bool:
@@ -67,6 +70,7 @@ def ledger(conn: Connection, key: str) -> list[LedgerEntry]:
     table = schema.points_ledger
     rows = conn.execute(
         select(
+            table.c.id,
             table.c.at,
             table.c.delta,
             table.c.reason,
@@ -77,13 +81,14 @@ def ledger(conn: Connection, key: str) -> list[LedgerEntry]:
         .order_by(table.c.id)
     )
     entries: dict[tuple[Any, ...], LedgerEntry] = {}
-    for at, delta, reason, rule_id, event_id in rows:
+    for row_id, at, delta, reason, rule_id, event_id in rows:
         found = entries.get((at, reason, rule_id, event_id))
         if found is not None:
             found.delta += delta
+            found.last_id = row_id
             continue
         entries[(at, reason, rule_id, event_id)] = LedgerEntry(
-            at, delta, reason, rule_id or "", event_id or "", delta
+            at, delta, reason, rule_id or "", event_id or "", delta, row_id
         )
     return sorted(entries.values(), key=lambda entry: entry.at)
 

@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from tillsight.core.decisions import Decision, Kind
 from tillsight.core.state import CustomerState
 from tillsight.core.timeconv import from_instant_us, instant_us
-from tillsight.store import schema
+from tillsight.store import queries, schema
 from tillsight.store.bulk import Bulk
 
 if TYPE_CHECKING:
@@ -244,21 +244,10 @@ def _reconcile_ledger(
                 decision.at_us,
             )
             wanted[entry] = wanted.get(entry, 0) + int(decision.detail["delta"])
-    stored: dict[Entry, tuple[int, int]] = {}
-    rows = conn.execute(
-        select(
-            ledger.c.id,
-            ledger.c.reason,
-            ledger.c.rule_id,
-            ledger.c.event_id,
-            ledger.c.at,
-            ledger.c.delta,
-        ).where(ledger.c.customer_key == key)
-    )
-    for row in rows:
-        entry = (row.reason, row.rule_id or "", row.event_id or "", instant_us(row.at))
-        total, _ = stored.get(entry, (0, 0))
-        stored[entry] = (total + int(row.delta), row.id)
+    stored: dict[Entry, tuple[int, int]] = {
+        (e.reason, e.rule_id, e.event_id, instant_us(e.at)): (e.delta, e.last_id)
+        for e in queries.ledger(conn, key)
+    }
     bulk = Bulk(conn)
     recorded = bulk.moment(recorded_at)
     changes: list[tuple[Any, ...]] = []
