@@ -461,3 +461,120 @@ def test_returns_that_do_not_fit_their_sale_and_spent_points_show_on_the_timelin
         ("return_mismatch", "more_than_the_sale", "R2"),
     ]
     assert notes(theirs) == [("return_mismatch", "unknown_sale", "R3")]
+
+
+def _paid_with_points(event_id: str, when: str, points: int) -> Event:
+    return replace(
+        sale(event_id, when, "40.00"),
+        redemptions=(Redemption(points=points, amount=Decimal(points) / 100),),
+    )
+
+
+def test_points_the_till_took_stay_taken_when_a_late_return_lands_before_them(
+    store: Engine,
+) -> None:
+    replay(
+        store,
+        [
+            sale("E1", "2025-01-01T10:00:00+00:00", "40.00"),
+            _paid_with_points("E2", "2025-01-05T10:00:00+00:00", 40),
+        ],
+    )
+    late = [refund("R0", "2025-01-02T10:00:00+00:00", "40.00", of="E1")]
+
+    summary = replay(store, late)
+
+    assert summary.rebuilt_customers == 1
+    assert summary.redemptions_refused == []
+    with store.connect() as conn:
+        key = queries.find_customer_key(conn, "C1")
+        entries = queries.timeline(conn, key)
+        folded = queries.ledger(conn, key)
+        balance = queries.profile(conn, key).points_balance
+    tenders = [e.detail for e in entries if e.kind == "redemption"]
+    assert [(t["points"], t["status"]) for t in tenders] == [(40, "applied")]
+    shortfalls = [e.detail for e in entries if e.kind == "points_shortfall"]
+    assert shortfalls == [{"wanted": 40, "taken": 0, "shortfall": 40}]
+    # R0 took E1's 40 back, so E2's tender found nothing left to take; E2
+    # earned on the money paid, 40.00 less 0.40 of points.
+    assert [(e.reason, e.event_id, e.delta, e.first_delta) for e in folded] == [
+        ("earn", "E1", 40, 40),
+        ("reverse", "R0", -40, -40),
+        ("redeem", "E2", 0, -40),
+        ("earn", "E2", 39, 39),
+    ]
+    assert balance == 39
+
+
+def test_a_refused_points_tender_stays_refused_when_a_late_sale_lands_before_it(
+    store: Engine,
+) -> None:
+    replay(
+        store,
+        [
+            sale("E1", "2025-01-01T10:00:00+00:00", "10.00"),
+            _paid_with_points("E2", "2025-01-05T10:00:00+00:00", 40),
+        ],
+    )
+    late = [sale("L1", "2025-01-02T10:00:00+00:00", "100.00")]
+
+    assert replay(store, late).rebuilt_customers == 1
+
+    with store.connect() as conn:
+        key = queries.find_customer_key(conn, "C1")
+        entries = queries.timeline(conn, key)
+        folded = queries.ledger(conn, key)
+    tenders = [e.detail for e in entries if e.kind == "redemption"]
+    assert [(t["status"], t.get("reason")) for t in tenders] == [
+        ("refused", "INSUFFICIENT_POINTS")
+    ]
+    assert [(e.reason, e.event_id) for e in folded] == [
+        ("earn", "E1"),
+        ("earn", "L1"),
+        ("earn", "E2"),
+    ]
+
+
+def test_a_tender_refused_before_a_merge_stays_refused_after_it(
+    store: Engine,
+) -> None:
+    # Known only by phone, the customer had no points, so the till was told
+    # no. Merged with the email profile the points would have been there; the
+    # merge must not spend them after the fact.
+    tender = replace(
+        _person("O2", "2025-07-03T09:00:00+01:00", "40.00", phone="07911 123456"),
+        redemptions=(Redemption(points=40, amount=Decimal("0.40")),),
+    )
+    replay(
+        store,
+        [
+            _person("O1", "2025-07-01T09:00:00+01:00", "40.00", email="a@b.test"),
+            tender,
+        ],
+    )
+
+    summary = replay(
+        store,
+        [
+            _person(
+                "O3",
+                "2025-08-01T09:00:00+01:00",
+                "1.00",
+                email="a@b.test",
+                phone="+447911123456",
+            )
+        ],
+    )
+
+    assert summary.merged_customers == 1
+    with store.connect() as conn:
+        survivor = conn.execute(
+            select(schema.customers.c.key).where(
+                schema.customers.c.merged_into.is_(None)
+            )
+        ).scalar_one()
+        entries = queries.timeline(conn, survivor)
+        balance = queries.profile(conn, survivor).points_balance
+    tenders = [e.detail for e in entries if e.kind == "redemption"]
+    assert [t["status"] for t in tenders] == ["refused"]
+    assert balance == 40 + 39 + 1

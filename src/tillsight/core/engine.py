@@ -144,10 +144,19 @@ class Engine:
         return min((t.due_us for t in state.timers.values()), default=None)
 
     def replay(
-        self, key: str, events: Iterable[Event], until_us: int | None = None
+        self,
+        key: str,
+        events: Iterable[Event],
+        until_us: int | None = None,
+        tenders: dict[str, bool] | None = None,
     ) -> tuple[CustomerState, list[Decision]]:
-        """Build a customer from scratch from events sorted by (time, id)."""
+        """Build a customer from scratch from events sorted by (time, id).
+
+        ``tenders`` are the answers already given to points tenders (see
+        ``CustomerState.tenders``); the rebuild gives them again.
+        """
         state = self.new_state(key)
+        state.tenders = dict(tenders or {})
         decisions: list[Decision] = []
         for event in events:
             decisions.extend(self.apply(state, event))

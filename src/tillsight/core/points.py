@@ -10,7 +10,9 @@ Policies (also documented in the default programme file and the README):
   tendered, rounded once per purchase. Tagged lines add their own points.
 - Points spent as a tender come out of the oldest lots first (FIFO). A tender
   larger than the balance is refused (``INSUFFICIENT_POINTS``); the sale still
-  counts.
+  counts. A tender keeps the answer it was first given: when a late event
+  lands before it and leaves too few points, a rebuild still takes it (down to
+  zero, recording a ``points_shortfall``), and a refused one stays refused.
 - A linked return reverses the purchase's earned points pro rata, or by the
   lines it names. A return never spends points. On a full refund the points the
   purchase spent are given back (``restore_redeemed_on_full_refund``), on a
@@ -163,13 +165,22 @@ class PointsBook:
             if redemption.points <= 0:
                 continue
             detail["points"] = redemption.points
-            if redemption.points > state.points_balance:
+            tender = f"{event.event_id}#{index}"
+            honoured = state.tenders.get(tender)
+            if honoured is None:
+                honoured = redemption.points <= state.points_balance
+                state.tenders[tender] = honoured
+            if not honoured:
                 detail |= {"status": "refused", "reason": INSUFFICIENT_POINTS}
                 detail["balance"] = state.points_balance
                 _notice(state, now, rule_id, "points", detail)
                 continue
-            self.debit(state, now, redemption.points, "redeem", f"points:{rule_id}")
-            purchase.points_redeemed += redemption.points
+            # Taken even when a late event has since left too few points: the
+            # till gave the discount, so what is missing is a shortfall.
+            taken = self.debit(
+                state, now, redemption.points, "redeem", f"points:{rule_id}"
+            )
+            purchase.points_redeemed += taken
             _notice(state, now, rule_id, "points", detail | {"status": "applied"})
 
     def reverse(

@@ -110,7 +110,13 @@ class Runner:
             self._history(key),
             key=lambda event: (instant_us(event.occurred_at), event.event_id),
         )
-        state, decisions = self.engine.replay(key, events, until_us=self.clock_us)
+        before = self.states.get(key)
+        state, decisions = self.engine.replay(
+            key,
+            events,
+            until_us=self.clock_us,
+            tenders=before.tenders if before is not None else None,
+        )
         self.states[key] = state
         self._push_timers(state)
         return decisions

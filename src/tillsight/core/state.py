@@ -100,6 +100,10 @@ class CustomerState:
     timers: dict[str, Timer] = field(default_factory=dict)
     position_us: int = -(2**62)
     position_id: str = ""
+    #: How each points tender was answered when it was first presented, by
+    #: ``"<event id>#<index>"``: True when the points were taken. The till
+    #: acted on that answer, so a rebuild gives the same one.
+    tenders: dict[str, bool] = field(default_factory=dict)
 
     @property
     def purchase_count(self) -> int:
@@ -159,6 +163,7 @@ class CustomerState:
                 [t.rule_id, t.due_us, t.cause_event_id] for t in self.timers.values()
             ],
             "position": [self.position_us, self.position_id],
+            "tenders": self.tenders,
         }
 
     @classmethod
@@ -183,6 +188,7 @@ class CustomerState:
             timers={t[0]: Timer(t[0], t[1], t[2]) for t in data["timers"]},
             position_us=data["position"][0],
             position_id=data["position"][1],
+            tenders=dict(data.get("tenders", {})),
         )
 
 

@@ -44,6 +44,10 @@ def merge_customers(
     requested = _requested_actions(conn, survivor)
     known_keys = set(requested)
 
+    answered = runner.state(survivor).tenders
+    for other in others:
+        if other in runner.states:
+            answered.update(runner.states[other].tenders)
     decisions = runner.rebuild(survivor)
     state = runner.states[survivor]
     replace_decisions(conn, state, decisions, now, cause_event_id)
