@@ -26,6 +26,14 @@ catches ``ValueError`` or ``LookupError`` keeps working.
 
 from __future__ import annotations
 
+import re
+
+#: A quoted value this long in an error is shown by its start and its length:
+#: the rejects file or quarantine entry keeps the whole value beside it.
+_LONGEST_QUOTED = 60
+_QUOTED = re.compile("'([^'\\n]{" + str(_LONGEST_QUOTED + 1) + ",})'")
+_LONGEST_FIELD = 120
+
 
 class TillsightError(Exception):
     """Root of every error tillsight raises on purpose."""
@@ -58,8 +66,10 @@ class InputError(TillsightError, ValueError):
     exit_code = 3
 
     def __init__(self, errors: list[tuple[str, str]]) -> None:
-        self.errors = errors
-        super().__init__("; ".join(f"{field}: {reason}" for field, reason in errors))
+        self.errors = [(brief_field(f), brief_reason(r)) for f, r in errors]
+        super().__init__(
+            "; ".join(f"{field}: {reason}" for field, reason in self.errors)
+        )
 
 
 class RowError(InputError):
@@ -146,3 +156,21 @@ class RateLimitedError(RemoteError):
     ) -> None:
         self.retry_after_s = retry_after_s
         super().__init__(message, status=status)
+
+
+def brief_reason(reason: str) -> str:
+    """The reason with each long quoted value cut to its start and its length."""
+    return _QUOTED.sub(_cut, reason) if len(reason) > _LONGEST_QUOTED else reason
+
+
+def brief_field(name: str) -> str:
+    """A field name (which a sender chooses, for an unknown key) kept short."""
+    # Cut names are shorter than the limit, so cutting twice changes nothing.
+    if len(name) <= _LONGEST_FIELD:
+        return name
+    return f"{name[: _LONGEST_FIELD - 40]}... ({len(name):,} characters)"
+
+
+def _cut(found: re.Match[str]) -> str:
+    value = found.group(1)
+    return f"'{value[: _LONGEST_QUOTED - 20]}...' ({len(value):,} characters)"

@@ -25,7 +25,7 @@ from tillsight.core.programme import Programme
 from tillsight.core.runner import Runner
 from tillsight.core.state import CustomerState
 from tillsight.core.timeconv import from_instant_us, instant_us
-from tillsight.errors import RowError
+from tillsight.errors import RowError, brief_reason
 from tillsight.identity import identity_problems
 from tillsight.ingest.sanity import event_problems
 from tillsight.loyalty.guest import attribute_guest_sales
@@ -64,6 +64,9 @@ class Rejected:
     field: str
     reason: str
     event: Event | None = None
+
+    def __post_init__(self) -> None:
+        self.reason = brief_reason(self.reason)
 
 
 @dataclass(slots=True)

@@ -309,12 +309,16 @@ def test_emoji_codes_in_the_data_are_printed_as_written(
         ["quarantine", "retry", "1"],
     ],
 )
-@pytest.mark.parametrize("as_uri", [False, True], ids=["path", "sqlite uri"])
+@pytest.mark.parametrize(
+    "spelled",
+    ["sqlite:///{}", "sqlite:///file:{}?uri=true", "{}"],
+    ids=["url", "sqlite uri", "file path"],
+)
 def test_a_reading_command_refuses_a_store_that_is_not_there(
-    tmp_path: Path, command: list[str], as_uri: bool
+    tmp_path: Path, command: list[str], spelled: str
 ) -> None:
     typo = tmp_path / "tilsight.db"
-    url = f"sqlite:///file:{typo}?uri=true" if as_uri else f"sqlite:///{typo}"
+    url = spelled.format(typo)
 
     result = runner.invoke(app, [*command, "--db", url])
 
@@ -431,3 +435,17 @@ def test_a_mapping_in_another_currency_than_the_programme_s_is_refused(
 
     assert result.exit_code != 0
     assert "currency USD is not the programme's currency (GBP)" in str(result.exception)
+
+
+def test_a_store_may_be_named_by_its_file_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    args = ["replay", str(SAMPLE), "--mapping", str(MAPPING), "--db", "my.db"]
+    assert runner.invoke(app, args).exit_code == 0
+
+    result = runner.invoke(app, ["stages", "--db", str(tmp_path / "my.db")])
+
+    assert result.exit_code == 0, result.output
+    assert "vip" in result.output
+    assert not (tmp_path / "tillsight.db").exists()

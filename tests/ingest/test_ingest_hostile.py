@@ -145,6 +145,34 @@ def test_a_json_number_no_till_writes_is_a_row_error_naming_field_and_value(
     assert any(shown in reason for _, reason in errors[0].errors)
 
 
+@pytest.mark.parametrize(
+    ("change", "field", "length"),
+    [
+        ({"total": "1e400"}, "total", 401),
+        (
+            {"lines": [{"sku": "A", "quantity": 1e300, "unit_price": "1"}]},
+            "lines[0].quantity",
+            301,
+        ),
+        ({"x" * 5000: 1}, "x" * 80, 5000),
+    ],
+)
+def test_a_huge_value_or_key_is_named_by_its_start_and_length(
+    tmp_path: Path, change: dict[str, object], field: str, length: int
+) -> None:
+    body = json.loads(jsonl_line("1")) | change
+    path = tmp_path / "till.jsonl"
+    path.write_text(json.dumps(body) + "\n", encoding="utf-8")
+
+    _, errors = split(read_jsonl(path, LONDON))
+
+    (named, reason), *others = errors[0].errors
+    assert named.startswith(field)
+    assert f"({length:,} characters)" in named + reason
+    assert all(len(n) < 200 and len(r) < 300 for n, r in errors[0].errors)
+    assert len(str(errors[0])) < 300 * (1 + len(others))
+
+
 def test_redeemed_points_beyond_any_till_are_a_row_error(tmp_path: Path) -> None:
     body = json.loads(jsonl_line("1"))
     body["redemptions"] = [{"points": 10**30}]

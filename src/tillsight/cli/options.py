@@ -17,7 +17,10 @@ Database = Annotated[
     typer.Option(
         "--db",
         envvar="TILLSIGHT_DATABASE_URL",
-        help="SQLAlchemy URL of the store (default: sqlite:///tillsight.db).",
+        help=(
+            "SQLAlchemy URL of the store, or the path of a SQLite file "
+            "(default: sqlite:///tillsight.db)."
+        ),
         show_default=False,
     ),
 ]

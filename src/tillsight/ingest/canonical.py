@@ -342,11 +342,12 @@ def _event_total(
     if model.total is None:
         _check(problems, "total", AMOUNT.size_problem(summed))
     else:
-        _check(problems, "total", AMOUNT.problem(model.total))
-    if model.total is not None and lines and model.total != summed:
-        problems.append(
-            ("total", f"{model.total} differs from the sum of the lines, {summed}")
-        )
+        unreadable = AMOUNT.problem(model.total)
+        _check(problems, "total", unreadable)
+        if unreadable is None and lines and model.total != summed:
+            problems.append(
+                ("total", f"{model.total} differs from the sum of the lines, {summed}")
+            )
     total = summed if model.total is None else model.total
     if total < 0:
         problems.append(("total", f"{total} is negative"))

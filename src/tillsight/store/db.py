@@ -19,8 +19,12 @@ URL_VARIABLE = "TILLSIGHT_DATABASE_URL"
 
 
 def database_url(url: str | None = None) -> str:
-    """The URL given, else ``$TILLSIGHT_DATABASE_URL``, else ./tillsight.db."""
-    return url or os.environ.get(URL_VARIABLE) or DEFAULT_URL
+    """The URL given, else ``$TILLSIGHT_DATABASE_URL``, else ./tillsight.db.
+
+    A value that is not a URL (no ``://``) is the path of a SQLite file.
+    """
+    given = url or os.environ.get(URL_VARIABLE) or DEFAULT_URL
+    return given if "://" in given else f"sqlite:///{given}"
 
 
 def connect(
