@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tillsight.core.decisions import Decision
+from tillsight.core.decisions import Decision, Kind
 from tillsight.core.engine import Engine
-from tillsight.core.events import Event, EventType, Identity, Line
+from tillsight.core.events import Event, EventType, Identity, Line, Redemption
 from tillsight.core.runner import Runner
 from tillsight.core.timeconv import instant_us
 from tillsight.programme_file import load_programme
@@ -89,3 +90,53 @@ def test_any_arrival_order_gives_the_time_order_result(
 
     assert states == expected_states
     assert decisions == expected_decisions
+
+
+@st.composite
+def histories_with_tenders(draw: st.DrawFn) -> list[tuple[str, Event]]:
+    """The histories above, with points tendered on some purchases."""
+    events = draw(histories())
+    tendered: list[tuple[str, Event]] = []
+    for customer, event in events:
+        if event.type is EventType.PURCHASE and draw(st.booleans()):
+            points = draw(st.sampled_from([10, 500, 1200, 5000]))
+            amount = min(Decimal(points) / 100, event.total)
+            tender = Redemption(points=points, amount=amount)
+            event = replace(event, redemptions=(tender,))
+        tendered.append((customer, event))
+    return tendered
+
+
+def _answers(decisions: list[Decision]) -> dict[str, str]:
+    return {
+        d.event_id or "": d.detail["status"]
+        for d in decisions
+        if d.kind is Kind.REDEMPTION and d.detail and "points" in d.detail
+    }
+
+
+@settings(max_examples=300, deadline=None)
+@given(history=histories_with_tenders(), data=st.data())
+def test_a_points_tender_keeps_its_first_answer_in_any_arrival_order(
+    history: list[tuple[str, Event]], data: st.DataObject
+) -> None:
+    stored: dict[str, list[Event]] = defaultdict(list)
+    runner = Runner(ENGINE, lambda key: stored[key])
+    held: dict[str, list[Decision]] = defaultdict(list)
+    first: dict[str, str] = {}
+    for customer, event in data.draw(st.permutations(history)):
+        stored[customer].append(event)
+        outcome = runner.submit(customer, event)
+        held[customer].extend(outcome.decisions)
+        for key, decisions in outcome.rebuilt.items():
+            held[key] = list(decisions)
+        answered = _answers(held[customer]).get(event.event_id)
+        if answered is not None:
+            first.setdefault(event.event_id, answered)
+
+    final = {k: v for d in held.values() for k, v in _answers(d).items()}
+    assert final == first
+    for key, state in runner.states.items():
+        ledger = [d for d in held[key] if d.kind is Kind.POINTS and d.detail]
+        assert state.points_balance >= 0
+        assert state.points_balance == sum(d.detail["delta"] for d in ledger)
