@@ -206,6 +206,13 @@ class Replayer:
                 self.summary.guests += 1
                 continue
             outcome = self._runner.submit(key, event, at_us)
+            if outcome.rebuilt:
+                # A rebuild holds the whole truth for its customer, so what
+                # this batch decided for them before (a timer the clock fired
+                # ahead of the late event, say) is written with it or not at all.
+                decisions = [
+                    d for d in decisions if d.customer_key not in outcome.rebuilt
+                ]
             decisions.extend(outcome.decisions)
             for rebuilt_key, rebuilt in outcome.rebuilt.items():
                 self._replace(conn, rebuilt_key, rebuilt, event.event_id, now)

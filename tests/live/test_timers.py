@@ -151,3 +151,30 @@ def test_two_processes_fire_each_timer_once(db_url: str) -> None:
         ).scalar_one()
     assert win_backs == customers
     live.close()
+
+
+def test_a_timer_fired_on_the_way_to_a_late_event_is_written(db_url: str) -> None:
+    # C2's August sale is late (its September sale is stored), and the clock
+    # it brings fires C1's lapse, due 30 June, before C2 is rebuilt.
+    clock = FixedClock(datetime(2025, 9, 10, tzinfo=UTC))
+    live = service(db_url, clock=clock)
+    live.ingestor.ingest([purchase("S2", datetime(2025, 9, 1, tzinfo=UTC), "C2")])
+    live.ingestor.ingest(
+        [
+            purchase("S1", datetime(2025, 1, 1, tzinfo=UTC), "C1"),
+            purchase("A2", datetime(2025, 8, 1, tzinfo=UTC), "C2"),
+        ]
+    )
+
+    with live.store.read() as conn:
+        stages = dict(
+            conn.execute(
+                select(schema.identities.c.value, schema.customers.c.stage).join(
+                    schema.customers,
+                    schema.customers.c.key == schema.identities.c.customer_key,
+                )
+            ).all()
+        )
+    assert lapses(live) == 1
+    assert stages == {"C1": "lapsed", "C2": "new"}
+    live.close()

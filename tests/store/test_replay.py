@@ -578,3 +578,36 @@ def test_a_tender_refused_before_a_merge_stays_refused_after_it(
     tenders = [e.detail for e in entries if e.kind == "redemption"]
     assert [t["status"] for t in tenders] == ["refused"]
     assert balance == 40 + 39 + 1
+
+
+def test_a_timer_fired_ahead_of_a_late_event_in_the_same_batch_is_not_kept(
+    store: Engine,
+) -> None:
+    # The first import moves the clock to December. In the second, C1 runs
+    # the clock past B's lapse due on 30 June (from B1) before B2, which
+    # sorts before that lapse, rebuilds B: the June lapse no longer holds.
+    replay(store, [sale("X1", "2025-12-01T10:00:00+00:00", "10.00", customer="X")])
+    later = [
+        sale("B1", "2025-01-01T10:00:00+00:00", "10.00", customer="B"),
+        sale("C1", "2025-02-01T10:00:00+00:00", "10.00", customer="C"),
+        sale("B2", "2025-03-01T10:00:00+00:00", "10.00", customer="B"),
+    ]
+
+    assert replay(store, later).rebuilt_customers == 1
+
+    with store.connect() as conn:
+        key = queries.find_customer_key(conn, "B")
+        lapses = [
+            (e.event_id, e.at.date().isoformat())
+            for e in queries.timeline(conn, key)
+            if e.kind == "rule_fired" and e.rule_id == "lapsed"
+        ]
+        win_backs = conn.execute(
+            select(func.count()).where(
+                schema.outbox.c.customer_key == key,
+                schema.outbox.c.name == "win_back",
+                schema.outbox.c.status == "pending",
+            )
+        ).scalar_one()
+    assert lapses == [("B2", "2025-08-28")]
+    assert win_backs == 1

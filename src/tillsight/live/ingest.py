@@ -289,16 +289,19 @@ def _apply(
 ) -> tuple[CustomerState, list[Decision]]:
     outcome = runner.submit(key, event)
     state = runner.states[key]
+    # With a rebuild, ``outcome.decisions`` holds only other customers'
+    # timers that the clock fired on the way; the rebuilt list is complete for
+    # this customer, timers included where they still hold.
+    write_decisions(conn, outcome.decisions, now)
     rebuilt = outcome.rebuilt.get(key)
     if rebuilt is not None:
-        # The rebuilt list is complete; timers the clock fired before the
-        # rebuild are in it when they still hold, so they are not written apart.
         replace_decisions(conn, state, rebuilt, now, event.event_id)
         decisions = [d for d in rebuilt if d.event_id == event.event_id]
     else:
-        write_decisions(conn, outcome.decisions, now)
         decisions = outcome.decisions
-    save_states(conn, [state], now)
+    touched = {key} | {d.customer_key for d in outcome.decisions}
+    states = runner.states
+    save_states(conn, [states[k] for k in sorted(touched) if k in states], now)
     return state, decisions
 
 
