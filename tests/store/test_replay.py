@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from tillsight.core.events import Event, Identity, Redemption
+from tillsight.loyalty.tables import rewards
 from tillsight.pipeline import Replayer, ReplaySummary
 from tillsight.programme_file import load_programme
 from tillsight.store import queries, schema
@@ -280,8 +281,6 @@ def test_an_event_before_1970_is_applied_like_any_other(store: Engine) -> None:
 
 
 def test_a_reward_whose_rule_a_late_event_undoes_is_withdrawn(store: Engine) -> None:
-    from tillsight.loyalty.tables import rewards
-
     replay(
         store,
         [sale("E1", "2025-01-01T10:00:00+00:00", "20.00")],
@@ -611,3 +610,106 @@ def test_a_timer_fired_ahead_of_a_late_event_in_the_same_batch_is_not_kept(
         ).scalar_one()
     assert lapses == [("B2", "2025-08-28")]
     assert win_backs == 1
+
+
+def test_a_merge_keeps_what_was_asked_for_the_profile_it_folds_in(
+    store: Engine,
+) -> None:
+    # The phone profile bought first, and its third purchase issued a surprise
+    # reward; the email profile bought later. Whichever key survives, the
+    # combined history asks for the phone profile's welcome and reward again,
+    # and those are the ones already in the outbox.
+    replay(
+        store,
+        [
+            _person("P1", "2025-06-01T09:00:00+01:00", "10.00", phone="07911 123456"),
+            _person("P2", "2025-06-02T09:00:00+01:00", "10.00", phone="07911 123456"),
+            _person("P3", "2025-06-03T09:00:00+01:00", "10.00", phone="07911 123456"),
+            _person("M1", "2025-06-04T09:00:00+01:00", "10.00", email="b@example.test"),
+        ],
+    )
+    with store.connect() as conn:
+        before = conn.execute(
+            select(rewards.c.code, rewards.c.held_out, rewards.c.event_id)
+        ).all()
+
+    summary = replay(
+        store,
+        [
+            _person(
+                "L1",
+                "2025-06-05T09:00:00+01:00",
+                "10.00",
+                email="b@example.test",
+                phone="+447911123456",
+            )
+        ],
+    )
+
+    with store.connect() as conn:
+        survivor = conn.execute(
+            select(schema.customers.c.key).where(
+                schema.customers.c.merged_into.is_(None)
+            )
+        ).scalar_one()
+        outbox = conn.execute(
+            select(
+                schema.outbox.c.customer_key,
+                schema.outbox.c.name,
+                schema.outbox.c.event_id,
+                schema.outbox.c.status,
+            ).order_by(schema.outbox.c.event_id, schema.outbox.c.name)
+        ).all()
+        after = conn.execute(
+            select(
+                rewards.c.code,
+                rewards.c.held_out,
+                rewards.c.event_id,
+                rewards.c.customer_key,
+                rewards.c.withdrawn_at,
+            )
+        ).all()
+    assert summary.merged_customers == 1
+    assert [tuple(row) for row in outbox] == [
+        (survivor, "welcome", "M1", "superseded"),
+        (survivor, "welcome", "P1", "pending"),
+        (survivor, "surprise_and_delight", "P3", "pending"),
+    ]
+    assert [(r.code, r.held_out, r.event_id) for r in after] == [tuple(before[0])]
+    assert [(r.customer_key, r.withdrawn_at) for r in after] == [(survivor, None)]
+
+
+def test_an_action_superseded_by_a_late_event_comes_back_when_it_holds_again(
+    store: Engine,
+) -> None:
+    # E3 is the third purchase in 90 days until E1's late refund; E0, later
+    # still, makes it the third again: the same surprise, at the same time.
+    replay(
+        store,
+        [
+            sale("E1", "2025-01-01T10:00:00+00:00", "20.00"),
+            sale("E2", "2025-01-10T10:00:00+00:00", "20.00"),
+            sale("E3", "2025-01-20T10:00:00+00:00", "20.00"),
+        ],
+    )
+
+    def surprise() -> tuple[str, bool]:
+        with store.connect() as conn:
+            status = conn.execute(
+                select(schema.outbox.c.status).where(
+                    schema.outbox.c.name == "surprise_and_delight"
+                )
+            ).scalar_one()
+            withdrawn = conn.execute(select(rewards.c.withdrawn_at)).scalar_one()
+        return status, withdrawn is not None
+
+    first = surprise()
+    replay(store, [refund("R1", "2025-01-15T10:00:00+00:00", "20.00", of="E1")])
+    refunded = surprise()
+    replay(store, [sale("E0", "2025-01-17T10:00:00+00:00", "20.00")])
+
+    assert (first, refunded, surprise()) == (
+        ("pending", False),
+        ("superseded", True),
+        ("pending", False),
+    )

@@ -238,6 +238,17 @@ def withdraw_rewards(
         )
 
 
+def restore_rewards(conn: Connection, issue_keys: Sequence[str]) -> None:
+    """Take back the withdrawal of rewards whose actions hold again."""
+    for start in range(0, len(issue_keys), 500):
+        chunk = list(issue_keys[start : start + 500])
+        conn.execute(
+            update(rewards)
+            .where(rewards.c.issue_key.in_(chunk), rewards.c.redeemed_at.is_(None))
+            .values(withdrawn_at=None)
+        )
+
+
 def get_by_code(conn: Connection, code: str) -> Reward:
     """The reward with this code (typed in any case, with or without dashes)."""
     row = conn.execute(

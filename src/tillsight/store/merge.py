@@ -1,10 +1,11 @@
 """Merging customer profiles that turned out to be one person.
 
-The survivor takes the others' identities, events, timeline, pending actions
+The survivor takes the others' identities, events, timeline, actions, rewards
 and points. The survivor is then rebuilt from the combined history with the
-engine: decisions that no longer hold are superseded, and an action the
-rebuild asks for again is not requested again when it was already requested
-for either key (same rule, event, action and time). Its ledger gains the
+engine, and its decisions replaced as after a late event: an action asked
+for either profile, and asked again by the rebuild (same action, name, rule,
+event and time), stays as it was, with its reward; one that no longer holds
+is superseded, and its reward withdrawn. Its ledger gains the
 other's entries one by one, each with its reason and event (the rebuild's
 ledger reconciliation), and the old key's ledger is closed with one
 ``merge_out`` entry naming the survivor, so both still add up. The old
@@ -22,12 +23,11 @@ from sqlalchemy import Connection, delete, func, select, update
 from tillsight.core.decisions import Decision
 from tillsight.core.runner import Runner
 from tillsight.core.state import CustomerState
+from tillsight.loyalty.tables import rewards
 from tillsight.store import schema
 from tillsight.store.writer import replace_decisions, save_states
 
 log = structlog.get_logger("tillsight.store")
-
-ActionIdentity = tuple[str, str, str, str, datetime]
 
 
 def merge_customers(
@@ -41,9 +41,6 @@ def merge_customers(
     """Fold ``others`` into ``survivor`` and rebuild it; return state, decisions."""
     for other in others:
         _move_behaviour(conn, other, survivor, now)
-    requested = _requested_actions(conn, survivor)
-    known_keys = set(requested)
-
     answered = runner.state(survivor).tenders
     for other in others:
         if other in runner.states:
@@ -51,7 +48,6 @@ def merge_customers(
     decisions = runner.rebuild(survivor)
     state = runner.states[survivor]
     replace_decisions(conn, state, decisions, now, cause_event_id)
-    _drop_repeated_requests(conn, survivor, requested, known_keys)
     save_states(conn, [state], now)
 
     log.info("customers_merged", customer=survivor, merged=list(others))
@@ -59,7 +55,8 @@ def merge_customers(
 
 
 def _move_behaviour(conn: Connection, other: str, survivor: str, now: datetime) -> None:
-    for table in (schema.identities, schema.events, schema.timeline, schema.outbox):
+    tables = (schema.identities, schema.events, schema.timeline, schema.outbox)
+    for table in (*tables, rewards):
         conn.execute(
             update(table)
             .where(table.c.customer_key == other)
@@ -122,46 +119,3 @@ def _has_person(conn: Connection, key: str) -> bool:
         select(people.c.customer_key).where(people.c.customer_key == key)
     ).first()
     return found is not None
-
-
-def _requested_actions(conn: Connection, key: str) -> dict[str, ActionIdentity]:
-    """Actions in the outbox for ``key``: idempotency key to what was asked."""
-    outbox = schema.outbox
-    rows = conn.execute(
-        select(
-            outbox.c.idempotency_key,
-            outbox.c.action,
-            outbox.c.name,
-            outbox.c.rule_id,
-            outbox.c.event_id,
-            outbox.c.at,
-        ).where(outbox.c.customer_key == key)
-    )
-    return {
-        row.idempotency_key: (
-            row.action,
-            row.name,
-            row.rule_id or "",
-            row.event_id or "",
-            row.at,
-        )
-        for row in rows
-    }
-
-
-def _drop_repeated_requests(
-    conn: Connection,
-    survivor: str,
-    requested: dict[str, ActionIdentity],
-    known_keys: set[str],
-) -> None:
-    """Remove rows the rebuild just added for actions asked for before."""
-    asked = set(requested.values())
-    repeated = [
-        key
-        for key, identity in _requested_actions(conn, survivor).items()
-        if key not in known_keys and identity in asked
-    ]
-    if repeated:
-        outbox = schema.outbox
-        conn.execute(delete(outbox).where(outbox.c.idempotency_key.in_(repeated)))

@@ -156,34 +156,88 @@ def replace_decisions(
 ) -> None:
     """After a rebuild: keep what still holds, supersede the rest, add the new.
 
-    Pending actions that no longer hold are marked ``superseded`` and never
-    sent; actions already delivered are not taken back. The ledger is
-    append-only, and is brought to the rebuilt one entry by entry (see
-    :func:`_reconcile_ledger`), so each change keeps its reason, rule and
-    event. Should the balance still differ from the ledger's sum, one
+    An action is known by what it asks (see :func:`_asked`), not by its
+    idempotency key: after a merge, the survivor's outbox holds actions keyed
+    for the profile they were first decided for. Pending actions that no
+    longer hold are marked ``superseded`` and never sent, and their rewards
+    withdrawn; a superseded action that holds again is pending again, its
+    reward back; actions already delivered are not taken back, nor asked for
+    twice. The ledger is append-only, and is brought to the rebuilt one entry
+    by entry (see :func:`_reconcile_ledger`), so each change keeps its reason,
+    rule and event. Should the balance still differ from the ledger's sum, one
     ``rebuild`` entry naming the late event makes up the difference.
     """
     _flip_timeline(conn, state.key, {d.identity for d in decisions})
-    outbox = schema.outbox
-    keep = {d.idempotency_key for d in decisions if d.kind is Kind.ACTION}
-    pending = conn.execute(
-        select(outbox.c.id, outbox.c.idempotency_key).where(
-            outbox.c.customer_key == state.key, outbox.c.status == "pending"
-        )
-    ).all()
-    stale = [row for row in pending if row.idempotency_key not in keep]
-    if stale:
-        conn.execute(
-            update(outbox)
-            .where(outbox.c.id.in_([row.id for row in stale]))
-            .values(status="superseded")
-        )
-        from tillsight.loyalty.rewards import withdraw_rewards
-
-        withdraw_rewards(conn, [row.idempotency_key for row in stale], recorded_at)
-    write_decisions(conn, decisions, recorded_at, ledger=False)
+    asked = _settle_outbox(conn, state.key, decisions, recorded_at)
+    fresh = [
+        d for d in decisions if d.kind is not Kind.ACTION or _asked(d) not in asked
+    ]
+    write_decisions(conn, fresh, recorded_at, ledger=False)
     _reconcile_ledger(conn, state.key, decisions, recorded_at)
     _settle_ledger(conn, state, recorded_at, cause_event_id)
+
+
+Asked = tuple[str, str, str, str, int]
+
+
+def _asked(decision: Decision) -> Asked:
+    """What an action asks: action, name, rule, event and time."""
+    detail = decision.detail or {}
+    return (
+        detail.get("action", decision.subject),
+        detail.get("name", decision.subject),
+        decision.rule_id or "",
+        decision.event_id or "",
+        decision.at_us,
+    )
+
+
+def _settle_outbox(
+    conn: Connection, key: str, decisions: list[Decision], recorded_at: datetime
+) -> set[Asked]:
+    """Supersede or revive the customer's actions; return what the outbox asks."""
+    from tillsight.loyalty.rewards import restore_rewards, withdraw_rewards
+
+    holding = {_asked(d) for d in decisions if d.kind is Kind.ACTION}
+    outbox = schema.outbox
+    rows = conn.execute(
+        select(
+            outbox.c.id,
+            outbox.c.idempotency_key,
+            outbox.c.status,
+            outbox.c.action,
+            outbox.c.name,
+            outbox.c.rule_id,
+            outbox.c.event_id,
+            outbox.c.at,
+        ).where(outbox.c.customer_key == key)
+    ).all()
+    asked: set[Asked] = set()
+    stale: list[Any] = []
+    revived: list[Any] = []
+    for row in rows:
+        what = (
+            row.action,
+            row.name,
+            row.rule_id or "",
+            row.event_id or "",
+            instant_us(row.at),
+        )
+        asked.add(what)
+        if row.status == "pending" and what not in holding:
+            stale.append(row)
+        elif row.status == "superseded" and what in holding:
+            revived.append(row)
+    for changed, status in ((stale, "superseded"), (revived, "pending")):
+        if changed:
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.id.in_([row.id for row in changed]))
+                .values(status=status)
+            )
+    withdraw_rewards(conn, [row.idempotency_key for row in stale], recorded_at)
+    restore_rewards(conn, [row.idempotency_key for row in revived])
+    return asked
 
 
 def _flip_timeline(conn: Connection, key: str, wanted: set[tuple[Any, ...]]) -> None:
@@ -373,16 +427,16 @@ def _ledger_row(decision: Decision, at: Any, recorded: Any) -> tuple[Any, ...]:
 
 
 def _outbox_row(decision: Decision, at: Any, recorded: Any) -> tuple[Any, ...]:
-    detail = decision.detail or {}
+    action, name, *_ = _asked(decision)
     return (
         decision.idempotency_key,
         decision.customer_key,
-        detail.get("action", decision.subject),
-        detail.get("name", decision.subject),
+        action,
+        name,
         decision.rule_id,
         decision.event_id,
         at,
-        orjson.dumps(detail).decode(),
+        orjson.dumps(decision.detail or {}).decode(),
         "pending",
         0,
         recorded,
