@@ -37,17 +37,23 @@ def histories(draw: st.DrawFn) -> list[tuple[str, Event]]:
         ]
         is_return = bool(earlier) and draw(st.booleans()) and draw(st.booleans())
         amount = Decimal(draw(st.sampled_from(["5.00", "40.00", "999.99", "1200.00"])))
-        link = draw(st.sampled_from(earlier)) if is_return else None
+        linked = is_return and draw(st.booleans())
+        link = draw(st.sampled_from(earlier)) if linked else None
         if link is not None and draw(st.booleans()):
             amount = link.total
-        events.append((customer, _event(f"E{n:02d}", when, amount, link, customer)))
+        event = _event(f"E{n:02d}", when, amount, is_return, link, customer)
+        events.append((customer, event))
     return events
 
 
 def _event(
-    event_id: str, when: datetime, amount: Decimal, link: Event | None, customer: str
+    event_id: str,
+    when: datetime,
+    amount: Decimal,
+    is_return: bool,
+    link: Event | None,
+    customer: str,
 ) -> Event:
-    is_return = link is not None or False
     return Event(
         event_id=event_id,
         type=EventType.RETURN if is_return else EventType.PURCHASE,

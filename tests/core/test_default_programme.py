@@ -342,7 +342,10 @@ def test_window_count_sees_purchases_in_the_repeated_autumn_hour(
     default_engine: Engine,
 ) -> None:
     # 01:30 BST, then 01:10 GMT: the second reads earlier on the wall clock
-    # although it happened later. Both are inside the window of 2012-01-28.
+    # although it happened later. Both count at E3. E4's 90 days open at
+    # 01:20 on 30 October by the wall clock, so E1 is inside and E2 is not:
+    # the count holds at three through E4 and E5, and the rule, already
+    # true, does not fire again.
     events = [
         sale("E1", "2011-10-30T01:30:00+01:00", "10"),
         sale("E2", "2011-10-30T01:10:00+00:00", "10"),
@@ -352,8 +355,12 @@ def test_window_count_sees_purchases_in_the_repeated_autumn_hour(
     ]
 
     _, decisions = run(default_engine, events)
+    _, without_e1 = run(default_engine, [e for e in events if e.event_id != "E1"])
+    _, without_e2 = run(default_engine, [e for e in events if e.event_id != "E2"])
 
     assert fired(decisions, "active_engaged") == ["E3"]
+    assert fired(without_e1, "active_engaged") == ["E5"]
+    assert fired(without_e2, "active_engaged") == ["E4"]
 
 
 def mismatches(decisions: list[Decision]) -> list[tuple[str | None, str, object]]:
