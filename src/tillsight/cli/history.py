@@ -27,7 +27,7 @@ from tillsight.cli.options import Database, ProgrammeFile
 from tillsight.cli.terminal import make_console, shown
 from tillsight.core.events import Event
 from tillsight.core.programme import Programme
-from tillsight.errors import ConfigError, InputError, RowError
+from tillsight.errors import ConfigError, InputError, RowError, brief_field
 from tillsight.pipeline import Replayer, ReplaySummary
 from tillsight.programme_file import load_programme
 from tillsight.store.db import connect
@@ -190,7 +190,10 @@ def _read(
 
         return read_jsonl(file, programme.zone), "utf-8", ","
     if mapping is None:
-        raise ConfigError(f"{file}: a CSV needs --mapping to say what its columns are")
+        raise ConfigError(
+            f"{file}: a CSV needs --mapping to say what its columns are "
+            "(JSON Lines files are named .jsonl or .ndjson)"
+        )
     from tillsight.ingest.csv_source import read_csv
     from tillsight.ingest.mapping import load_mapping
 
@@ -287,7 +290,7 @@ def print_summary(summary: ReplaySummary, kept: KeptFiles) -> None:
 
     for rejected in summary.rejected_events[:20]:
         console.print(
-            f"[yellow]rejected[/] {escape(rejected.event_id)}: "
+            f"[yellow]rejected[/] {escape(brief_field(rejected.event_id))}: "
             f"{escape(rejected.field)}: {escape(rejected.reason)}",
             markup=True,
         )

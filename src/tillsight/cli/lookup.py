@@ -58,9 +58,9 @@ def show_customer(
     """Print one customer (by default the one with the most firings)."""
     with open_store(db, reading=True) as store, store.connect() as conn:
         key = (
-            queries.find_customer_key(conn, reference)
-            if reference
-            else _busiest_customer(conn)
+            _busiest_customer(conn)
+            if reference is None
+            else queries.find_customer_key(conn, reference)
         )
         if key is None:
             console.print("no customers yet")

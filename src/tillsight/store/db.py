@@ -57,12 +57,17 @@ def _require_file(url: str) -> None:
     except ArgumentError:
         return  # create_engine says what is wrong with it
     path = parsed.database
-    if parsed.get_backend_name() != "sqlite" or not path or path == ":memory:":
+    if parsed.get_backend_name() != "sqlite":
         return
-    if path.startswith("file:"):  # an SQLite URI: the file is before any '?'
+    in_memory = not path or path == ":memory:"
+    if path and path.startswith("file:"):  # an SQLite URI: the file is before '?'
         path, _, options = path.removeprefix("file:").partition("?")
-        if not path or "mode=memory" in options:
-            return
+        in_memory = not path or "mode=memory" in options
+    if in_memory:
+        raise StoreError(
+            f"{_safe(url)} is a store in memory, empty each time it opens: "
+            "name a SQLite file or a PostgreSQL URL with --db"
+        )
     if Path(path).exists():
         return
     raise StoreError(

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, func, select
 
-from tillsight.errors import NotFoundError
+from tillsight.errors import NotFoundError, brief_reason
 from tillsight.store import schema
 
 
@@ -109,7 +109,8 @@ def find_customer_key(conn: Connection, reference: str) -> str:
     ).scalar()
     if key is None:
         raise NotFoundError(
-            f"no customer with key, customer id or loyalty id {reference!r}"
+            "no customer with key, customer id or loyalty id "
+            + brief_reason(repr(reference))
         )
     return str(key)
 
