@@ -6,8 +6,11 @@ error handling lives in ``main``, around the Typer app.
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -126,3 +129,38 @@ def test_a_huge_rejected_event_id_is_shown_by_its_start_and_length(
     shown = " ".join(done.stdout.split())
     assert "(200,000 characters): event_id: is 200,000 characters long" in shown
     assert len(done.stdout) < 5_000
+
+
+def test_a_store_its_user_cannot_write_is_explained(store: Path) -> None:
+    # Run as an unprivileged user (dropped with setpriv when the suite runs as
+    # root), from a folder of its own that it may read but not write.
+    folder = Path(tempfile.mkdtemp(prefix="tillsight-ro-"))
+    try:
+        (folder / "till.db").write_bytes(store.read_bytes())
+        (folder / "till.db").chmod(0o444)
+        folder.chmod(0o555)
+        as_user = (
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+            if os.geteuid() == 0
+            else []
+        )
+        done = subprocess.run(
+            [*as_user, *ENTRY, "stages", "--db", "till.db"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+    finally:
+        folder.chmod(0o755)
+        shutil.rmtree(folder)
+
+    said = " ".join(done.stderr.split())
+    assert done.returncode == StoreError.exit_code
+    assert "Traceback" not in said
+    assert said == (
+        "error: cannot migrate sqlite:///till.db: attempt to write a readonly "
+        "database (SQLite keeps a store's log beside its file, so even a command "
+        "that only reads needs to write the file and its folder)"
+    )

@@ -86,7 +86,13 @@ def migrate(engine: Engine) -> None:
             config.attributes["connection"] = connection
             command.upgrade(config, "heads")
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot migrate {_safe(str(engine.url))}: {exc}") from exc
+        said = str(getattr(exc, "orig", None) or exc)
+        if "readonly database" in said:
+            said += (
+                " (SQLite keeps a store's log beside its file, so even a command"
+                " that only reads needs to write the file and its folder)"
+            )
+        raise StoreError(f"cannot migrate {_safe(str(engine.url))}: {said}") from exc
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
