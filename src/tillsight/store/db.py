@@ -56,11 +56,11 @@ def _require_file(url: str) -> None:
         parsed = make_url(url)
     except ArgumentError:
         return  # create_engine says what is wrong with it
-    path = parsed.database
     if parsed.get_backend_name() != "sqlite":
         return
-    in_memory = not path or path == ":memory:"
-    if path and path.startswith("file:"):  # an SQLite URI: the file is before '?'
+    path = parsed.database or ""
+    in_memory = path in ("", ":memory:")
+    if path.startswith("file:"):  # an SQLite URI: the file is before any '?'
         path, _, options = path.removeprefix("file:").partition("?")
         in_memory = not path or "mode=memory" in options
     if in_memory:
