@@ -33,6 +33,9 @@ import re
 _LONGEST_QUOTED = 60
 _QUOTED = re.compile("'([^'\\n]{" + str(_LONGEST_QUOTED + 1) + ",})'")
 _LONGEST_FIELD = 120
+#: Characters that would act on a terminal or a log rather than show: C0 and
+#: C1 controls, DEL, line and paragraph separators, direction overrides.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 class TillsightError(Exception):
@@ -159,18 +162,25 @@ class RateLimitedError(RemoteError):
 
 
 def brief_reason(reason: str) -> str:
-    """The reason with each long quoted value cut to its start and its length."""
-    return _QUOTED.sub(_cut, reason) if len(reason) > _LONGEST_QUOTED else reason
+    """The reason with each long quoted value cut to its start and its length,
+    and each control character written as its escape (``\\x1b``)."""
+    if len(reason) > _LONGEST_QUOTED:
+        reason = _QUOTED.sub(_cut, reason)
+    return _CONTROL.sub(_escape, reason)
 
 
 def brief_field(name: str) -> str:
-    """A field name (which a sender chooses, for an unknown key) kept short."""
+    """A field name or an id, which a sender chooses, kept short."""
     # Cut names are shorter than the limit, so cutting twice changes nothing.
-    if len(name) <= _LONGEST_FIELD:
-        return name
-    return f"{name[: _LONGEST_FIELD - 40]}... ({len(name):,} characters)"
+    if len(name) > _LONGEST_FIELD:
+        name = f"{name[: _LONGEST_FIELD - 40]}... ({len(name):,} characters)"
+    return _CONTROL.sub(_escape, name)
 
 
 def _cut(found: re.Match[str]) -> str:
     value = found.group(1)
     return f"'{value[: _LONGEST_QUOTED - 20]}...' ({len(value):,} characters)"
+
+
+def _escape(found: re.Match[str]) -> str:
+    return found.group().encode("unicode_escape").decode("ascii")

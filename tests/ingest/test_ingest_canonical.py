@@ -57,6 +57,15 @@ def test_a_total_that_differs_from_the_lines_names_both():
     ]
 
 
+def test_a_negative_unit_price_is_named_not_the_total_it_makes():
+    body = payload(lines=[{"sku": "A", "quantity": 1, "unit_price": "-10.00"}])
+
+    assert problems(body) == [
+        ("lines[0].unit_price", "-10.00 is negative, which makes the event's total "
+         "-10.00"),
+    ]  # fmt: skip
+
+
 def test_json_numbers_parsed_as_decimal_stay_exact():
     body = json.loads(json.dumps(payload(total=9.1)), parse_float=Decimal)
 

@@ -147,6 +147,25 @@ def test_a_quoted_description_with_commas_is_one_field(write_csv, read):
             "transaction '536365', has '17850'",
             id="customer-changes-mid-transaction",
         ),
+        pytest.param(
+            SALE_2.replace("2010-12-01 08:26:00", "2010-12-05 08:26:00"),
+            "line 3: InvoiceDate: line 3 has '2010-12-05 08:26:00' but line 2, "
+            "the first of transaction '536365', has '2010-12-01 08:26:00': more "
+            "than an hour apart, so two sales under one number?",
+            id="time-changes-mid-transaction",
+        ),
+        pytest.param(
+            SALE_2.replace("17850.0", "1785\x1b0.0"),
+            "line 3: CustomerID: '1785\\x1b0.0' holds the control character "
+            "'\\x1b' at character 5; remove it",
+            id="escape-in-customer-id",
+        ),
+        pytest.param(
+            SALE_2.replace("17850.0", "178\x0050.0"),
+            "line 3: CustomerID: '178\\x0050.0' holds the control character "
+            "'\\x00' at character 4; remove it",
+            id="nul-in-customer-id",
+        ),
     ],
 )
 def test_a_bad_row_is_rejected_with_its_transaction(write_csv, read, bad_row, message):
@@ -161,6 +180,42 @@ def test_a_bad_row_is_rejected_with_its_transaction(write_csv, read, bad_row, me
     assert "whole or not at all" in sibling or sibling == message.replace(
         "line 3:", "line 2:", 1
     )
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "column"),
+    [
+        ("17850.0", "17850\x1b", "CustomerID"),
+        (",6,", ",6\x07,", "Quantity"),
+        ("3.39", "3.3\x009", "UnitPrice"),
+        ("08:26:00", "08:26\x1b:00", "InvoiceDate"),
+    ],
+)
+def test_a_control_character_is_named_as_an_escape_never_shown_raw(
+    write_csv, read, old, new, column
+):
+    path = write_csv(SALE, SALE_2.replace(old, new), NEXT)
+
+    _, errors = read(path)
+
+    field, reason = errors[1].errors[0]
+    control = next(char for char in new if not char.isprintable())
+    escape = control.encode("unicode_escape").decode()
+    assert (errors[1].line, field) == (3, column)
+    assert f"holds the control character '{escape}' at character" in reason
+    assert reason.isprintable()
+
+
+def test_lines_of_a_sale_a_minute_apart_are_one_event_at_the_first_time(
+    write_csv, read
+):
+    later = SALE_2.replace("08:26:00", "08:27:00")
+
+    events, errors = read(write_csv(SALE, later))
+
+    assert errors == []
+    assert [len(e.lines) for e in events] == [2]
+    assert events[0].occurred_at == datetime(2010, 12, 1, 8, 26, tzinfo=UTC)
 
 
 def test_a_bad_customer_id_is_rejected_on_every_transaction_that_carries_it(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -364,6 +366,80 @@ def test_a_utf16_file_imports_when_the_mapping_says_so(
     events, errors = read(path, make_mapping(encoding="utf-16"))
 
     assert errors == [] and len(events) == 1
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "cp500"])
+def test_a_header_without_a_mapped_column_stops_and_nothing_is_printed_after(
+    tmp_path: Path, encoding: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "till.csv"
+    path.write_text(HEADER.replace("UnitPrice", "Price") + "\n", encoding=encoding)
+    ignored: list[object] = []
+    monkeypatch.setattr(sys, "unraisablehook", ignored.append)
+
+    with pytest.raises(InputError, match="UnitPrice: is named by the mapping"):
+        split(read_csv(path, make_mapping(encoding=encoding)))
+    gc.collect()
+
+    assert ignored == []
+
+
+@pytest.mark.parametrize(
+    ("data", "hint"),
+    [
+        pytest.param(
+            (HEADER + "\n" + GOOD + "\n").encode(),
+            "it does not look like UTF-16 (too few zero bytes): set `encoding:` "
+            "to the one it was saved in, such as utf-8 or latin-1",
+            id="utf-8",
+        ),
+        pytest.param(
+            (HEADER + "\n" + GOOD + "\n").encode("utf-16-le"),
+            "if it is UTF-16 without one, say `encoding: utf-16-le` (or `utf-16-be`)",
+            id="utf-16-without-bom",
+        ),
+    ],
+)
+def test_a_file_read_as_utf16_without_a_byte_order_mark_stops_naming_why(
+    tmp_path: Path, read: Read, data: bytes, hint: str
+) -> None:
+    path = tmp_path / "till.csv"
+    path.write_bytes(data)
+
+    with pytest.raises(InputError) as caught:
+        read(path, make_mapping(encoding="utf-16"))
+
+    assert str(caught.value) == (
+        f"{path}: the mapping says `encoding: utf-16`, but the file does not "
+        "start with a byte order mark, which UTF-16 needs to tell its byte "
+        f"order; {hint}"
+    )
+
+
+def test_a_utf16_line_that_does_not_decode_is_one_reject_and_the_rest_imports(
+    tmp_path: Path, read: Read
+) -> None:
+    path = tmp_path / "till.csv"
+    lone_surrogate = b"\x00\xd8"
+    head, tail = row().split("WARMER")
+    data = (HEADER + "\n" + GOOD + "\n" + head).encode("utf-16") + lone_surrogate
+    path.write_bytes(data + (tail + "\n" + row("536367") + "\n").encode("utf-16-le"))
+
+    events, errors = read(path, make_mapping(encoding="utf-16"))
+
+    assert [event.event_id[-6:] for event in events] == ["536365", "536367"]
+    assert [(error.line, error.errors) for error in errors] == [
+        (
+            3,
+            [
+                (
+                    "(line)",
+                    "not utf-16 text (bytes 0x00 0xd8); save the file as utf-16 "
+                    "or set `encoding:` in the mapping",
+                )
+            ],
+        )
+    ]
 
 
 def test_a_binary_file_stops_with_an_error_naming_it(

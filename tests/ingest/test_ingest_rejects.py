@@ -271,3 +271,24 @@ def test_a_semicolon_file_s_rejects_use_semicolons(tmp_path):
 
     assert written.startswith(b"_line;_field;_reason;InvoiceNo;")
     assert errors == [] and events[0].lines[0].description == "WARMER RED"
+
+
+def test_a_rejects_file_of_a_giant_field_rejected_again_keeps_one_note(
+    write_csv, tmp_path
+):
+    mapping = make_mapping()
+    giant = GOOD.replace("HEART HOLDER", "W" * 140_000)
+    source = write_csv(giant, SIBLING)
+    rounds = []
+    for number in range(3):
+        rejects = tmp_path / f"rejects-{number}.csv"
+        with RejectsWriter(rejects) as writer:
+            for error in split(read_csv(source, mapping))[1]:
+                writer.write(error)
+        rounds.append(rejects.read_text(encoding="utf-8"))
+        source = rejects
+
+    header, line = rounds[0].splitlines()
+    assert rounds[1] == rounds[2] == rounds[0]
+    assert header == "_line,_field,_reason," + HEADER
+    assert line.endswith("," + giant)

@@ -350,8 +350,41 @@ def _event_total(
             )
     total = summed if model.total is None else model.total
     if total < 0:
-        problems.append(("total", f"{total} is negative"))
+        problems.extend(_negative_total(model, lines, total))
     return total
+
+
+def _negative_total(
+    model: CanonicalEvent, lines: tuple[Line, ...], total: Decimal
+) -> list[tuple[str, str]]:
+    """Name the fields the event gave that made its total negative.
+
+    A total the event gave is named itself; one summed from the lines names
+    each negative unit price or line total behind it, for the sender to find.
+    A negative quantity is already named as not above zero.
+    """
+    if model.total is not None:
+        return [("total", f"{total} is negative")]
+    problems: list[tuple[str, str]] = []
+    is_named = False
+    for index, (given, line) in enumerate(zip(model.lines, lines, strict=True)):
+        if line.total >= 0 or EXCLUDED_TAG in line.tags:
+            continue
+        is_named = True
+        if given.quantity < 0:
+            continue
+        field, value = (
+            ("unit_price", given.unit_price)
+            if given.unit_price < 0
+            else ("total", line.total)
+        )
+        problems.append(
+            (
+                f"lines[{index}].{field}",
+                f"{value} is negative, which makes the event's total {total}",
+            )
+        )
+    return problems if is_named else [("total", f"{total} is negative")]
 
 
 def _check_return_fields(

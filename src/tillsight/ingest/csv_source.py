@@ -16,8 +16,10 @@ Rules, so that the same file always gives the same events:
   on from the line after it, so no other row is lost.
 - A transaction is all or nothing: one bad row rejects its siblings too.
 - The time, customer, store, channel and currency come from the first row;
-  a later row may carry another time (Online Retail's do, by a minute), but a
-  different customer, store, channel, currency or return marker is an error.
+  a later row may carry another time up to an hour away (Online Retail's
+  differ by a minute), but a time further off, or a different customer,
+  store, channel, currency or return marker, is an error: two sales under
+  one number, which no choice of values would import right.
 - A line with quantity zero is an error; a line with price zero is kept, as a
   free item with total zero. With ``reject_unpriced`` a transaction whose
   lines all have price zero is rejected (Online Retail records stock moves
@@ -37,7 +39,7 @@ import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Context, Decimal, Inexact, InvalidOperation
 from operator import itemgetter
 from pathlib import Path
@@ -85,6 +87,11 @@ _CACHE_SIZE = 50_000
 _is_simple = re.compile(r"-?[0-9]+(?:\.[0-9]+)?").fullmatch  # else the careful path
 _MAX_ROW_LINES = 20
 _ISO_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S")
+_find_control = re.compile("[\x00-\x1f\x7f-\x9f]").search
+_ID_NAMES = ("customer_id", "loyalty_id", "store", "channel", "refunds")
+#: How far apart the times on the lines of one sale may be: a till stamps
+#: each line as it is scanned, but not a sale's lines days apart.
+_LONGEST_SALE = timedelta(hours=1)
 
 Problems = list[tuple[str, str]]
 
@@ -154,8 +161,10 @@ def read_csv(path: str | Path, mapping: Mapping) -> Iterator[Event | RowError]:
     column that the mapping names.
     """
     name = str(path)
-    with open_binary(path) as file:
-        lines = TextLines(file, mapping.encoding, name)
+    with (
+        open_binary(path) as file,
+        TextLines(file, mapping.encoding, name) as lines,
+    ):
         rows = _Rows(lines, mapping.delimiter, mapping.multiline_fields)
         records = iter(rows)
         header = _header(records, lines)
@@ -201,8 +210,10 @@ def _scattered(
     scattered: set[str] = set()
     current: str | None = None
     transaction_id = parser.transaction_id
-    with open_binary(path) as file:
-        lines = TextLines(file, mapping.encoding, str(path))
+    with (
+        open_binary(path) as file,
+        TextLines(file, mapping.encoding, str(path)) as lines,
+    ):
         rows = _Rows(lines, mapping.delimiter, mapping.multiline_fields)
         rows.width = parser.width
         records = iter(rows)
@@ -399,6 +410,7 @@ class _RowParser:
         cols = mapping.line
         self.txn_column = mapping.transaction_id
         self.txn_at = self._index[mapping.transaction_id]
+        self.time_at = self._index[mapping.time.column]
         core = (
             *(self.txn_column, mapping.time.column, cols.sku),
             *(cols.description or cols.sku, cols.quantity, cols.unit_price),
@@ -651,6 +663,11 @@ def _normalize_shared(
     for name in ("customer_id", "loyalty_id", "email", "phone"):
         if values[name] in guest:
             values[name] = None
+    for name in _ID_NAMES:
+        control = _control_problem(values[name] or "")
+        if control is not None:
+            problems.append((columns[name] or name, control))
+            values[name] = None
     if values["customer_id"] is not None:
         values["customer_id"] = _customer_id(
             values["customer_id"], mapping.customer, problems
@@ -674,14 +691,30 @@ def _customer_id(text: str, spec: CustomerSpec, problems: Problems) -> str | Non
     return None
 
 
+def _control_problem(text: str) -> str | None:
+    """Name the first control character in ``text``, if it holds one.
+
+    The reason holds the character itself; ``brief_reason`` writes it as its
+    escape, as it does every control character in a reason.
+    """
+    found = _find_control(text)
+    if found is None:
+        return None
+    return (
+        f"'{text}' holds the control character '{found.group()}' at character "
+        f"{found.start() + 1}; remove it"
+    )
+
+
 def _currency(text: str | None, source: ValueSource, problems: Problems) -> str:
     if text is None:
         return source.constant or ""
     code = text.upper()
     if len(code) != 3 or not code.isalpha():
-        problems.append(
-            (source.column or "", f"'{text}' is not a three-letter currency code")
+        reason = (
+            _control_problem(text) or f"'{text}' is not a three-letter currency code"
         )
+        problems.append((source.column or "", reason))
     return code
 
 
@@ -699,7 +732,7 @@ def _parse_time(text: str, spec: TimeSpec) -> datetime | str:
             parsed = datetime.strptime(text, spec.format)
     except ValueError:
         how = "ISO 8601" if spec.format == "iso" else spec.format
-        return f"'{text}' is not a date in format {how}"
+        return _control_problem(text) or f"'{text}' is not a date in format {how}"
     if parsed.tzinfo is not None:
         return parsed
     try:
@@ -712,7 +745,7 @@ def _decimal(text: str, column: str, problems: Problems, bound: Bound) -> Decima
     try:
         number = Decimal(text)
     except InvalidOperation:
-        problems.append((column, f"'{text}' is not a number"))
+        problems.append((column, _control_problem(text) or f"'{text}' is not a number"))
         return _ZERO
     problem = bound.problem(number, text)
     if problem is None and not _is_simple(text):
@@ -862,7 +895,7 @@ class _Assembler:
         if len(rows) < len(group):
             yield from self._reject_siblings(group)
             return
-        built = _build_event(self.mapping, rows)
+        built = _build_event(self.mapping, rows, self.parser.time_at)
         if isinstance(built, Event):
             yield built
         else:
@@ -893,10 +926,14 @@ class _Assembler:
             yield self._reject(row.line, raw, problems, row.transaction_id)
 
 
-def _build_event(mapping: Mapping, rows: list[_Row]) -> Event | Problems:
-    """Make one event from the rows of a transaction, or say why not."""
+def _build_event(mapping: Mapping, rows: list[_Row], time_at: int) -> Event | Problems:
+    """Make one event from the rows of a transaction, or say why not.
+
+    ``time_at`` is the index of the time column, to quote a time as written.
+    """
     first = rows[0]
-    problems = _shared_mismatches(mapping, rows)
+    problems = _time_mismatches(mapping, rows, time_at)
+    problems += _shared_mismatches(mapping, rows)
     is_return = _is_return(mapping, rows, problems)
     if problems:
         return problems
@@ -931,6 +968,22 @@ def _line(row: _Row, is_return: bool) -> Line:
     return replace(row.item, unit_price=-row.item.unit_price, total=-row.item.total)
 
 
+def _time_mismatches(mapping: Mapping, rows: list[_Row], time_at: int) -> Problems:
+    first = rows[0]
+    start = first.occurred_at.astimezone(UTC)
+    problems: Problems = []
+    for row in rows[1:]:
+        if row.occurred_at is first.occurred_at:  # parsed once, so mostly
+            continue
+        if abs(row.occurred_at.astimezone(UTC) - start) > _LONGEST_SALE:
+            mine, theirs = row.raw[time_at].strip(), first.raw[time_at].strip()
+            reason = _differs(row, first, mine, theirs) + (
+                ": more than an hour apart, so two sales under one number?"
+            )
+            problems.append((mapping.time.column, reason))
+    return problems
+
+
 def _shared_mismatches(mapping: Mapping, rows: list[_Row]) -> Problems:
     first = rows[0]
     problems: Problems = []
@@ -942,13 +995,16 @@ def _shared_mismatches(mapping: Mapping, rows: list[_Row]) -> Problems:
             _SHARED_NAMES, row.shared, first.shared, strict=True
         ):
             if mine != theirs:
-                reason = (
-                    f"line {row.line} has '{mine or ''}' but line {first.line}, "
-                    f"the first of transaction '{first.transaction_id}', "
-                    f"has '{theirs or ''}'"
-                )
+                reason = _differs(row, first, mine or "", theirs or "")
                 problems.append((columns[name] or name, reason))
     return problems
+
+
+def _differs(row: _Row, first: _Row, mine: str, theirs: str) -> str:
+    return (
+        f"line {row.line} has '{mine}' but line {first.line}, the first of "
+        f"transaction '{first.transaction_id}', has '{theirs}'"
+    )
 
 
 def _is_return(mapping: Mapping, rows: list[_Row], problems: Problems) -> bool:

@@ -29,8 +29,10 @@ def read_jsonl(
     :class:`RejectedRow` that keeps the line's text; a line that is not UTF-8
     is one of them, its bad bytes kept (see :mod:`tillsight.ingest.textfile`).
     """
-    with open_binary(path) as file:
-        lines = TextLines(file, "utf-8", str(path), mapped=False)
+    with (
+        open_binary(path) as file,
+        TextLines(file, "utf-8", str(path), mapped=False) as lines,
+    ):
         bad = lines.bad
         for number, text in enumerate(lines, start=1):
             text = text.rstrip("\r\n")

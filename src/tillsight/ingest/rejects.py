@@ -134,13 +134,19 @@ class RejectsWriter:
         return line.getvalue()
 
     def _without_notes(self, text: str) -> str:
-        """A rejects file's line without the notes an earlier round put first."""
-        try:
-            notes = next(csv.reader([text], delimiter=self.delimiter))[:3]
-        except (csv.Error, StopIteration):
-            return text
-        written = self._line(notes) + self.delimiter
-        return text.removeprefix(written)
+        """A rejects file's line without the notes an earlier round put first.
+
+        The notes are skipped field by field rather than read with the csv
+        module, which refuses the whole line when a later field is over its
+        size limit: the very row that was rejected for it.
+        """
+        at = 0
+        for _ in REJECT_COLUMNS:
+            end = _field_end(text, at, self.delimiter)
+            if end is None or not text.startswith(self.delimiter, end):
+                return text
+            at = end + len(self.delimiter)
+        return text[at:]
 
     def _write_jsonl(self, row: RowError) -> None:
         if self._file is None:
@@ -166,6 +172,21 @@ class RejectsWriter:
             escaped = text.encode("ascii", "backslashreplace")
             return escaped.decode("ascii")
         return text
+
+
+def _field_end(text: str, start: int, delimiter: str) -> int | None:
+    """Where the CSV field that begins at ``start`` ends, if it is well formed."""
+    if not text.startswith('"', start):
+        end = text.find(delimiter, start)
+        return len(text) if end == -1 else end
+    at = start + 1
+    while True:
+        close = text.find('"', at)
+        if close == -1:
+            return None
+        if not text.startswith('"', close + 1):
+            return close + 1
+        at = close + 2  # a doubled quote stands for one
 
 
 _DECODER = json.JSONDecoder()
