@@ -1,11 +1,13 @@
 """Read a programme file (YAML) into a checked ``Programme``.
 
 Errors name the line of the file and what is wrong with it. Numbers written in
-the file are read as exact decimals, never as floats.
+the file are read as exact decimals, never as floats, and a key given twice in
+one mapping is an error rather than the later one quietly winning.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 
@@ -14,7 +16,7 @@ from pydantic import ValidationError
 
 from tillsight.core.programme import Programme
 from tillsight.errors import ProgrammeError
-from tillsight.yamlfile import line_of, read_yaml
+from tillsight.yamlfile import StrictLoader, line_of, read_text, read_yaml
 
 DEFAULT_PROGRAMME = "default.yaml"
 
@@ -25,7 +27,7 @@ def load_programme(path: str | Path | None = None) -> Programme:
         text = resources.files("tillsight.programmes").joinpath(DEFAULT_PROGRAMME)
         return parse_programme(text.read_text(encoding="utf-8"), DEFAULT_PROGRAMME)
     try:
-        source = Path(path).read_text(encoding="utf-8")
+        source = read_text(Path(path), ProgrammeError)
     except OSError as exc:
         raise ProgrammeError(f"cannot read programme file {path}: {exc}") from exc
     return parse_programme(source, str(path))
@@ -33,7 +35,7 @@ def load_programme(path: str | Path | None = None) -> Programme:
 
 def parse_programme(text: str, name: str = "<programme>") -> Programme:
     """Check programme text and build the ``Programme``."""
-    data, root = read_yaml(text, name, ProgrammeError)
+    data, root = read_yaml(text, name, ProgrammeError, StrictLoader)
     try:
         return Programme.model_validate(data)
     except ValidationError as exc:
@@ -56,4 +58,6 @@ def _first_error(exc: ValidationError, root: yaml.Node, name: str) -> ProgrammeE
     shown = (
         "" if isinstance(value, dict | list) or value is None else f" (got {value!r})"
     )
+    if isinstance(value, Decimal):
+        shown = f" (got {value})"
     return ProgrammeError(f"{name}: {where}: {message}{shown}", line=line_of(root, loc))

@@ -109,6 +109,19 @@ def test_a_file_that_is_not_yaml_is_a_config_error():
         parse_mapping("source: [", name="m.yaml")
 
 
+def test_a_file_that_is_not_utf8_is_a_config_error_naming_its_line(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    text = VALID.replace("source: till\n", "source: till\n# prices in £\n")
+    path.write_bytes(text.encode("latin-1"))
+
+    with pytest.raises(ConfigError) as caught:
+        load_mapping(path)
+
+    assert str(caught.value) == (
+        f"line 2: {path}: not UTF-8 (byte 0xa3); save the file as UTF-8"
+    )
+
+
 def test_the_first_rule_with_a_role_wins_and_every_rule_tags():
     text = VALID + (
         "line_rules:\n"

@@ -2,16 +2,33 @@
 
 These models are what a programme file becomes once it has been read and
 checked (see ``tillsight.programme_file``). The engine compiles them once.
+
+Every number in a programme has bounds, so that a programme that loads also
+replays: the engine works out dates, points and amounts from these numbers
+and must never meet one that overflows a date or a database column.
+
+- Day counts (``after_days``, ``within_days``, ``valid_days``, ...) are 1 to
+  ``LONGEST_DAYS`` (100 years), months 1 to ``LONGEST_MONTHS`` (100 years).
+  Events are dated from 1900 to a day past the clock of their import, so a
+  date worked out from one stays inside the years Python can hold (to 9999).
+- Points given at once (``award_points``, ``per_tagged_line``) are 1 to
+  ``MOST_POINTS``; balances are signed 64-bit integers, which hold millions
+  of such awards. ``per_currency_unit`` is 0 to ``MOST_POINTS_PER_UNIT``: an
+  event's total is under 10^9, so one purchase earns at most ``MOST_POINTS``.
+- Money and the bounds of a comparison are finite decimals (never NaN or
+  infinity) of at most ``DECIMAL_PLACES`` places and at most ``MOST_MONEY``
+  in size.
 """
 
 from __future__ import annotations
 
 import enum
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -20,8 +37,87 @@ from pydantic import (
     model_validator,
 )
 
+LONGEST_DAYS = 36_525
+LONGEST_MONTHS = 1_200
+MOST_POINTS = 10**12
+MOST_POINTS_PER_UNIT = Decimal(1_000)
+MOST_MONEY = Decimal(10**12)
+DECIMAL_PLACES = 6
+
+_Number = TypeVar("_Number", int, Decimal)
+
+
+def _number_problem(
+    value: int | Decimal, least: int | Decimal, most: int | Decimal, unit: str
+) -> str | None:
+    """What is wrong with a number of a programme, or None if nothing is.
+
+    Every number setting is checked here, so that each says what is wrong in
+    the same words.
+    """
+    if isinstance(value, Decimal) and not value.is_finite():
+        return "must be a finite decimal number, not NaN or infinity"
+    if not least <= value <= most:
+        return f"must be from {least:,} to {most:,}{unit}"
+    # Within the bounds, rounding to the places stays exact and cannot raise.
+    if isinstance(value, Decimal) and value != round(value, DECIMAL_PLACES):
+        return f"must have at most {DECIMAL_PLACES} decimal places"
+    return None
+
+
+def _within(least: int | Decimal, most: int | Decimal, unit: str) -> AfterValidator:
+    """Check that a number is finite, from ``least`` to ``most``, and not too fine."""
+
+    def check(value: _Number) -> _Number:
+        problem = _number_problem(value, least, most, unit)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+    return AfterValidator(check)
+
+
+def _plain_params(params: dict[str, Any]) -> dict[str, Any]:
+    """Check that action params are text, whole numbers, booleans and nests of them.
+
+    They go into the outbox as JSON, which has no exact decimals and no
+    integers past 64 bits.
+    """
+    pending: list[tuple[str, Any]] = list(params.items())
+    while pending:
+        key, value = pending.pop(0)
+        if isinstance(value, dict):
+            if not all(isinstance(inner, str) for inner in value):
+                raise ValueError(f"{key}: the keys of a mapping must be text")
+            pending += [(f"{key}.{inner}", item) for inner, item in value.items()]
+        elif isinstance(value, list):
+            pending += [(f"{key}.{index}", item) for index, item in enumerate(value)]
+        elif isinstance(value, int) and not isinstance(value, bool):
+            problem = _number_problem(value, -(2**63), 2**63 - 1, "")
+            if problem is not None:
+                raise ValueError(f"{key}: {problem}")
+        elif value is not None and not isinstance(value, str | bool):
+            raise ValueError(
+                f"{key}: {value} must be text, a whole number, true or false "
+                "(put a decimal or a date in quotes)"
+            )
+    return params
+
+
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_\-]*$", max_length=64)]
-Amount = Annotated[Decimal, Field(ge=0, max_digits=18, decimal_places=6)]
+Days = Annotated[int, _within(1, LONGEST_DAYS, " days (100 years)")]
+Months = Annotated[int, _within(1, LONGEST_MONTHS, " months (100 years)")]
+HoldoutPercent = Annotated[int, _within(0, 90, " percent")]
+PointCount = Annotated[int, _within(1, MOST_POINTS, " points")]
+PointRate = Annotated[
+    Decimal,
+    Field(allow_inf_nan=True),
+    _within(0, MOST_POINTS_PER_UNIT, " points per unit of currency"),
+]
+Amount = Annotated[Decimal, Field(allow_inf_nan=True), _within(0, MOST_MONEY, "")]
+Threshold = Annotated[
+    Decimal, Field(allow_inf_nan=True), _within(-MOST_MONEY, MOST_MONEY, "")
+]
 
 
 class _Model(BaseModel):
@@ -41,7 +137,9 @@ class Action(_Model):
 
     action: Name
     name: Name
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: Annotated[dict[str, Any], AfterValidator(_plain_params)] = Field(
+        default_factory=dict
+    )
 
 
 class Stage(_Model):
@@ -76,8 +174,8 @@ class Tiers(_Model):
     ``requalify_after_days`` says a tier must be earned again."""
 
     basis: TierBasis = TierBasis.LIFETIME_NET_SPEND
-    window_days: int | None = Field(default=None, gt=0)
-    requalify_after_days: int | None = Field(default=None, gt=0)
+    window_days: Days | None = None
+    requalify_after_days: Days | None = None
     levels: tuple[TierLevel, ...] = ()
 
     @model_validator(mode="after")
@@ -111,20 +209,17 @@ class Points(_Model):
     take the balance below zero takes it to zero and records the shortfall.
     """
 
-    per_currency_unit: Decimal = Field(default=Decimal(0), ge=0)
+    per_currency_unit: PointRate = Decimal(0)
     rounding: Rounding = Rounding.DOWN
-    per_tagged_line: dict[str, int] = Field(default_factory=dict)
-    expire_after_days: int | None = Field(default=None, gt=0)
-    expire_after_months: int | None = Field(default=None, gt=0)
+    per_tagged_line: dict[str, PointCount] = Field(default_factory=dict)
+    expire_after_days: Days | None = None
+    expire_after_months: Months | None = None
     restore_redeemed_on_full_refund: bool = True
 
     @model_validator(mode="after")
     def _one_expiry(self) -> Points:
         if self.expire_after_days is not None and self.expire_after_months:
             raise ValueError("give expire_after_days or expire_after_months, not both")
-        for tag, points in self.per_tagged_line.items():
-            if points <= 0:
-                raise ValueError(f"per_tagged_line.{tag}: {points} is not above zero")
         return self
 
 
@@ -140,18 +235,18 @@ class RewardKind(_Model):
     label: str = ""
     value: Amount | None = None
     offer: str = ""
-    valid_days: int = Field(default=30, gt=0)
+    valid_days: Days = 30
     campaign: Name | None = None
-    holdout_percent: int = Field(default=0, ge=0, le=90)
+    holdout_percent: HoldoutPercent = 0
 
 
 class Count(_Model):
     """A comparison: at least and/or at most."""
 
-    at_least: Decimal | None = None
-    at_most: Decimal | None = None
-    over: Decimal | None = None
-    under: Decimal | None = None
+    at_least: Threshold | None = None
+    at_most: Threshold | None = None
+    over: Threshold | None = None
+    under: Threshold | None = None
 
     @model_validator(mode="after")
     def _has_a_bound(self) -> Count:
@@ -173,7 +268,7 @@ class Count(_Model):
 class Window(Count):
     """A comparison over the customer's history, optionally within N days."""
 
-    within_days: int | None = Field(default=None, gt=0)
+    within_days: Days | None = None
 
 
 class Conditions(_Model):
@@ -204,13 +299,13 @@ class Rule(_Model):
     label: str = ""
     on: Trigger
     when: Conditions = Field(default_factory=Conditions)
-    after_days: int | None = Field(default=None, gt=0)
+    after_days: Days | None = None
     once: bool = False
     set_stage: str | None = None
     clear_stage: bool = False
     enter_segment: str | None = None
     moment: Name | None = None
-    award_points: int | None = Field(default=None, gt=0)
+    award_points: PointCount | None = None
     actions: tuple[Action, ...] = ()
 
     @model_validator(mode="after")

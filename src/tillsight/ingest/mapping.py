@@ -38,7 +38,7 @@ from pydantic import (
 
 from tillsight.errors import ConfigError
 from tillsight.ingest.canonical import DISCOUNT_TAG, EXCLUDED_TAG
-from tillsight.yamlfile import line_of, read_yaml
+from tillsight.yamlfile import line_of, read_text, read_yaml
 
 LineRole = Literal["product", "excluded", "discount"]
 
@@ -251,7 +251,7 @@ def load_mapping(path: str | Path) -> Mapping:
     """Read and check a mapping file; raise ``ConfigError`` naming key and line."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the mapping: {exc}") from exc
     return parse_mapping(text, name=str(path))
