@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from ingest_helpers import EXAMPLE_MAPPING
 
@@ -109,7 +111,9 @@ def test_a_file_that_is_not_yaml_is_a_config_error():
         parse_mapping("source: [", name="m.yaml")
 
 
-def test_a_file_that_is_not_utf8_is_a_config_error_naming_its_line(tmp_path):
+def test_a_file_that_is_not_utf8_is_a_config_error_naming_its_line(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "latin1.yaml"
     text = VALID.replace("source: till\n", "source: till\n# prices in £\n")
     path.write_bytes(text.encode("latin-1"))

@@ -38,6 +38,7 @@ import csv
 import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Context, Decimal, Inexact, InvalidOperation
@@ -163,7 +164,7 @@ def read_csv(path: str | Path, mapping: Mapping) -> Iterator[Event | RowError]:
     name = str(path)
     with (
         open_binary(path) as file,
-        TextLines(file, mapping.encoding, name) as lines,
+        closing(TextLines(file, mapping.encoding, name)) as lines,
     ):
         rows = _Rows(lines, mapping.delimiter, mapping.multiline_fields)
         records = iter(rows)
@@ -212,7 +213,7 @@ def _scattered(
     transaction_id = parser.transaction_id
     with (
         open_binary(path) as file,
-        TextLines(file, mapping.encoding, str(path)) as lines,
+        closing(TextLines(file, mapping.encoding, str(path))) as lines,
     ):
         rows = _Rows(lines, mapping.delimiter, mapping.multiline_fields)
         rows.width = parser.width

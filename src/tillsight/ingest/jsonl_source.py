@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import closing
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -31,7 +32,7 @@ def read_jsonl(
     """
     with (
         open_binary(path) as file,
-        TextLines(file, "utf-8", str(path), mapped=False) as lines,
+        closing(TextLines(file, "utf-8", str(path), mapped=False)) as lines,
     ):
         bad = lines.bad
         for number, text in enumerate(lines, start=1):

@@ -16,8 +16,8 @@ lone byte back, so there the kept line holds U+FFFD in its place. A file
 that ``utf-16`` or ``utf-32`` cannot start on (no byte order mark) stops
 with an ``InputError`` naming the file and the mapping's setting.
 
-Use a :class:`TextLines` as a context manager inside the ``with`` of its
-file: it stops its line iterator before the file closes.
+Close a :class:`TextLines` (``contextlib.closing``) inside the ``with`` of its
+file: that stops its line iterator before the file closes.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from collections import deque
 from collections.abc import Generator, Iterable
 from itertools import chain
 from pathlib import Path
-from types import TracebackType
 from typing import BinaryIO
 
 from tillsight.errors import InputError
@@ -88,17 +87,6 @@ class TextLines:
         self.bad: deque[tuple[int, str]] = deque()
         self.current = ""
         self._reading: Generator[str, None, None] | None = None
-
-    def __enter__(self) -> TextLines:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         """Stop reading, so that no line iterator outlives the file it reads."""
