@@ -195,6 +195,26 @@ def test_a_number_out_of_bounds_is_refused_naming_line_field_and_reason(
     assert message.startswith(f"line {line}: bad.yaml: {field}: {reason}")
 
 
+@pytest.mark.parametrize(
+    ("params", "reason"),
+    [
+        (
+            "{name: other}",
+            "params: name is set by the engine, not by a param; give it another name",
+        ),
+        (
+            "{action: sms, value: 500}",
+            "params: action, value are set by the engine, not by a param; give it "
+            "another name (a reward's settings belong under rewards:)",
+        ),
+    ],
+)
+def test_a_param_may_not_take_a_key_the_engine_writes(params: str, reason: str) -> None:
+    message = refusal("name: thanks}", f"name: thanks, params: {params}}}")
+
+    assert message.startswith(f"line 25: bad.yaml: rules.0.actions.0: {reason}")
+
+
 def test_a_key_given_twice_is_refused_naming_both_lines() -> None:
     message = refusal("currency: GBP\n", "currency: GBP\nname: other\n")
 

@@ -428,7 +428,7 @@ class Engine:
                     rule_id,
                     event_id,
                     f"{action.action}:{action.name}",
-                    {"action": action.action, "name": action.name, **action.params},
+                    {**action.params, "action": action.action, "name": action.name},
                 )
             )
 

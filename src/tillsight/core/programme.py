@@ -132,6 +132,15 @@ class Trigger(enum.StrEnum):
     NO_PURCHASE = "no_purchase"
 
 
+#: Keys of an action's detail that the engine writes: a param may not take
+#: them, or the outbox would read a different action (or reward) than asked.
+_ACTION_KEYS = frozenset({"action", "name"})
+_REWARD_KEYS = frozenset(
+    {"stage", "campaign", "value", "offer", "valid_days", "holdout_percent"}
+    | {"expires_us"}
+)
+
+
 class Action(_Model):
     """Something to do for the customer, delivered later through the outbox."""
 
@@ -140,6 +149,22 @@ class Action(_Model):
     params: Annotated[dict[str, Any], AfterValidator(_plain_params)] = Field(
         default_factory=dict
     )
+
+    @model_validator(mode="after")
+    def _own_keys(self) -> Action:
+        reserved = _ACTION_KEYS | (_REWARD_KEYS if self.action == "reward" else set())
+        taken = sorted(reserved & set(self.params))
+        if taken:
+            raise ValueError(
+                f"params: {', '.join(taken)} {'is' if len(taken) == 1 else 'are'} "
+                "set by the engine, not by a param; give it another name"
+                + (
+                    " (a reward's settings belong under rewards:)"
+                    if set(taken) & _REWARD_KEYS
+                    else ""
+                )
+            )
+        return self
 
 
 class Stage(_Model):
