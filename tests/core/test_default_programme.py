@@ -338,6 +338,52 @@ def test_a_second_lapse_is_won_back_too(default_engine: Engine) -> None:
     assert state.stage == "returning"
 
 
+def test_a_lapsed_customer_refunding_an_older_sale_is_not_lapsed_again(
+    default_engine: Engine,
+) -> None:
+    # E2's lapse fired in June; the refund takes the clock back to E1, whose
+    # 180 days are long gone. "No purchase for 180 days" held before and after.
+    events = [
+        sale("E1", "2024-01-01T10:00:00+00:00", "20.00"),
+        sale("E2", "2024-01-02T10:00:00+00:00", "20.00"),
+        refund("R2", "2024-08-01T10:00:00+00:00", "20.00", of="E2"),
+    ]
+
+    state, decisions = run(default_engine, events, until="2025-12-31T00:00:00+00:00")
+
+    assert fired(decisions, "lapsed") == ["E2"]
+    assert actions(decisions).count("journey:win_back") == 1
+    assert actions(decisions).count("reward:win_back_incentive") == 1
+    assert (state.stage, state.timers) == ("lapsed", {})
+
+
+def test_a_won_back_customer_whose_sale_is_refunded_lapses_again_at_the_refund(
+    default_engine: Engine,
+) -> None:
+    # E2 won the customer back; refunded in full, it no longer counts, and no
+    # purchase that counts is left within 180 days: the condition becomes
+    # true at R2, so the lapse fires there, named after it.
+    events = [
+        sale("E1", "2024-01-01T10:00:00+00:00", "20.00"),
+        sale("E2", "2024-09-01T10:00:00+01:00", "20.00"),
+        refund("R2", "2024-09-05T10:00:00+01:00", "20.00", of="E2"),
+    ]
+
+    state, decisions = run(default_engine, events, until="2025-12-31T00:00:00+00:00")
+
+    lapses = [
+        (d.event_id, d.at_us)
+        for d in decisions
+        if d.kind is Kind.RULE_FIRED and d.rule_id == "lapsed"
+    ]
+    assert lapses == [
+        ("E1", instant_us(at("2024-06-29T10:00:00+01:00"))),
+        ("R2", instant_us(at("2024-09-05T10:00:00+01:00"))),
+    ]
+    assert fired(decisions, "won_back") == ["E2"]
+    assert (state.stage, state.timers) == ("lapsed", {})
+
+
 def test_window_count_sees_purchases_in_the_repeated_autumn_hour(
     default_engine: Engine,
 ) -> None:

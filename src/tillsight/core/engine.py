@@ -179,7 +179,7 @@ class Engine:
         self.points.earn(state, now, record)
 
         self._run_rules(state, now, self._on_purchase)
-        self._arm_timers(state, now.at_us)
+        self._arm_timers(state, now)
         self._update_tiers(state, now)
         self._leave_segments(state, now)
 
@@ -269,7 +269,7 @@ class Engine:
         self.points.reverse(state, now, purchase, taken_back)
         if purchase.counting and purchase.refunded >= purchase.total:
             purchase.counting = False
-            self._arm_timers(state, now.at_us)
+            self._arm_timers(state, now)
 
     # -- rewards ---------------------------------------------------------------
 
@@ -518,24 +518,35 @@ class Engine:
 
     # -- timers -------------------------------------------------------------
 
-    def _arm_timers(self, state: CustomerState, not_before_us: int) -> None:
+    def _arm_timers(self, state: CustomerState, now: _Now) -> None:
         """Point each inactivity timer at the last purchase that still counts.
 
-        A timer fires once per purchase that armed it: when a refund takes the
-        clock back to a purchase whose timer already fired, it stays quiet.
+        "No purchase for D days" is edge-triggered like any rule: it fires
+        when it becomes true. A purchase makes it false until D days after
+        it. A full refund can take the clock back: to a purchase under D days
+        old, and the timer is due D days after that one; or to none within D
+        days, and the condition becomes true at the refund itself, so the
+        timer fires there, named after the refund, if it was still waiting
+        (a customer won back by the refunded sale lapses again). If it had
+        already fired (the customer lapsed and stayed so), nothing changes.
+        A customer with no purchase that counts has nothing to lapse from.
         """
         last = state.last_counting_purchase
         for rule in self._timers:
-            current = state.timers.get(rule.id)
-            if last is None or _timer_key(rule.id, last.event_id) in state.fired_once:
-                state.timers.pop(rule.id, None)
+            waiting = state.timers.pop(rule.id, None)
+            if last is None:
                 continue
-            if current is not None and current.cause_event_id == last.event_id:
+            if waiting is not None and waiting.cause_event_id == last.event_id:
+                state.timers[rule.id] = waiting
                 continue
             assert rule.after_days is not None
             due_local = last.local_us + rule.after_days * DAY_US
-            due_us = max(local_to_instant_us(due_local, self.zone), not_before_us)
-            state.timers[rule.id] = Timer(rule.id, due_us, last.event_id)
+            due_us = local_to_instant_us(due_local, self.zone)
+            if due_us > now.at_us:
+                if _timer_key(rule.id, last.event_id) not in state.fired_once:
+                    state.timers[rule.id] = Timer(rule.id, due_us, last.event_id)
+            elif waiting is not None:
+                state.timers[rule.id] = Timer(rule.id, now.at_us, now.event.event_id)
 
     def _fire_timer(self, state: CustomerState, timer: Timer) -> list[Decision]:
         if timer.rule_id == EXPIRY_TIMER:
