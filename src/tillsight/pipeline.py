@@ -40,6 +40,7 @@ from tillsight.store.event_log import (
     insert_events,
     stored_events,
 )
+from tillsight.store.lock import replay_lock
 from tillsight.store.merge import merge_customers
 from tillsight.store.people import remember_contacts
 from tillsight.store.writer import (
@@ -100,10 +101,14 @@ class Replayer:
         batch_size: int = 20_000,
         on_progress: Callable[[int], None] | None = None,
         on_reject: Callable[[RowError], None] | None = None,
+        on_wait: Callable[[], None] | None = None,
         region: str | None = "GB",
     ) -> None:
-        """``region`` is where a phone number without a country code is read."""
+        """``region`` is where a phone number without a country code is read;
+        ``on_wait`` is called when another replay holds the store (see
+        :mod:`tillsight.store.lock`) and this one waits for it."""
         self.db = db
+        self._on_wait = on_wait
         self._region = region
         self.programme = programme
         self.batch_size = batch_size
@@ -119,8 +124,11 @@ class Replayer:
     def run(
         self, items: Iterable[Event | RowError], *, until: datetime | None = None
     ) -> ReplaySummary:
-        """Replay everything, then run the clock to ``until`` (or the last event)."""
-        with _collecting_rarely():
+        """Replay everything, then run the clock to ``until`` (or the last event).
+
+        One replay at a time writes to a store: a second waits for the first.
+        """
+        with replay_lock(self.db, self._on_wait), _collecting_rarely():
             return self._run(items, until)
 
     def _run(

@@ -127,6 +127,9 @@ def run_replay(
             programme,
             on_progress=lambda n: progress.advance(task, n),
             on_reject=writer.write,
+            on_wait=lambda: progress.console.print(
+                "another replay into this store is running; waiting for it to finish"
+            ),
         )
         summary = replayer.run(rows, until=until)
         written = writer.written

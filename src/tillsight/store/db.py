@@ -9,6 +9,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
@@ -51,19 +53,28 @@ def connect(
     return engine
 
 
-def _require_file(url: str) -> None:
+def sqlite_file(url: str) -> str | None:
+    """The file of a SQLite URL: ``""`` for a store in memory, None if not SQLite."""
     try:
         parsed = make_url(url)
     except ArgumentError:
-        return  # create_engine says what is wrong with it
+        return None  # create_engine says what is wrong with it
     if parsed.get_backend_name() != "sqlite":
-        return
+        return None
     path = parsed.database or ""
-    in_memory = path in ("", ":memory:")
+    if path == ":memory:":
+        return ""
     if path.startswith("file:"):  # an SQLite URI: the file is before any '?'
         path, _, options = path.removeprefix("file:").partition("?")
-        in_memory = not path or "mode=memory" in options
-    if in_memory:
+        return "" if "mode=memory" in options else path
+    return path
+
+
+def _require_file(url: str) -> None:
+    path = sqlite_file(url)
+    if path is None:
+        return
+    if not path:
         raise StoreError(
             f"{_safe(url)} is a store in memory, empty each time it opens: "
             "name a SQLite file or a PostgreSQL URL with --db"
@@ -77,12 +88,22 @@ def _require_file(url: str) -> None:
 
 
 def migrate(engine: Engine) -> None:
-    """Apply every Alembic migration that the database lacks."""
+    """Apply every Alembic migration that the database lacks.
+
+    A store already up to date is only read. Otherwise the migration runs
+    under the store's migration lock (``tillsight.store.lock``), so that two
+    commands opening a new store at once do not both create its tables.
+    """
+    # Imported here: the lock module reads SQLite URLs with this one.
+    from tillsight.store.lock import migration_lock
+
     config = Config()
     location = resources.files("tillsight.store").joinpath("migrations")
     config.set_main_option("script_location", str(location))
     try:
-        with engine.begin() as connection:
+        if _is_current(engine, config):
+            return
+        with migration_lock(engine), engine.begin() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, "heads")
     except SQLAlchemyError as exc:
@@ -93,6 +114,12 @@ def migrate(engine: Engine) -> None:
                 " that only reads needs to write the file and its folder)"
             )
         raise StoreError(f"cannot migrate {_safe(str(engine.url))}: {said}") from exc
+
+
+def _is_current(engine: Engine, config: Config) -> bool:
+    heads = set(ScriptDirectory.from_config(config).get_heads())
+    with engine.connect() as conn:
+        return set(MigrationContext.configure(conn).get_current_heads()) == heads
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
