@@ -10,6 +10,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
 from tillsight.cli import app
@@ -449,3 +450,38 @@ def test_a_store_may_be_named_by_its_file_path(
     assert result.exit_code == 0, result.output
     assert "vip" in result.output
     assert not (tmp_path / "tillsight.db").exists()
+
+
+def test_a_merged_away_key_shows_the_profile_it_was_merged_into(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "one.jsonl").write_text(
+        event_line(event_id="pos:1", customer={"email": "ann@example.test"})
+        + event_line(event_id="pos:2", customer={"phone": "+447911123456"}),
+        encoding="utf-8",
+    )
+    (tmp_path / "two.jsonl").write_text(
+        event_line(
+            event_id="pos:3",
+            occurred_at="2025-03-02T10:00:00+00:00",
+            customer={"email": "ann@example.test", "phone": "+447911123456"},
+        ),
+        encoding="utf-8",
+    )
+    for name in ("one.jsonl", "two.jsonl"):
+        done = runner.invoke(app, ["replay", name, "--db", sqlite_url])
+        assert done.exit_code == 0, done.output
+    engine = create_engine(sqlite_url)
+    with engine.connect() as conn:
+        gone, kept = conn.execute(
+            text("select key, merged_into from customers where merged_into is not null")
+        ).one()
+    engine.dispose()
+
+    result = runner.invoke(app, ["customer", gone, "--db", sqlite_url])
+
+    assert result.exit_code == 0, result.output
+    shown = " ".join(result.output.split())
+    assert f"{gone} was merged into {kept}; showing {kept}" in shown
+    assert "purchases (counting) │ 3" in shown

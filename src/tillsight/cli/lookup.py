@@ -67,6 +67,13 @@ def show_customer(
             return
         profile = queries.profile(conn, key)
         entries = queries.timeline(conn, key, include_superseded=include_superseded)
+        merged = (
+            reference is not None
+            and reference != key
+            and queries.survivor(conn, reference) == key
+        )
+    if merged:
+        console.print(f"{reference} was merged into {key}; showing {key}")
     console.print(_profile_table(profile))
     console.print(_timeline_table(profile.key, entries))
 

@@ -94,12 +94,15 @@ def ledger(conn: Connection, key: str) -> list[LedgerEntry]:
 
 
 def find_customer_key(conn: Connection, reference: str) -> str:
-    """The key for a customer key, a POS customer id or a loyalty id."""
+    """The key for a customer key, a POS customer id or a loyalty id.
+
+    A profile merged into another answers with the one it was merged into.
+    """
     customers = schema.customers
     if conn.execute(
         select(customers.c.key).where(customers.c.key == reference)
     ).first():
-        return reference
+        return survivor(conn, reference)
     identities = schema.identities
     key = conn.execute(
         select(identities.c.customer_key).where(
@@ -112,7 +115,20 @@ def find_customer_key(conn: Connection, reference: str) -> str:
             "no customer with key, customer id or loyalty id "
             + brief_reason(repr(reference))
         )
-    return str(key)
+    return survivor(conn, str(key))
+
+
+def survivor(conn: Connection, key: str) -> str:
+    """The profile that ``key`` was merged into, through any merges since."""
+    customers = schema.customers
+    for _ in range(100):  # a merge chain is short; this only stops a loop
+        merged_into = conn.execute(
+            select(customers.c.merged_into).where(customers.c.key == key)
+        ).scalar_one_or_none()
+        if merged_into is None:
+            return key
+        key = str(merged_into)
+    return key
 
 
 def profile(conn: Connection, key: str) -> Profile:

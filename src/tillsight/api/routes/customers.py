@@ -6,12 +6,11 @@ from itertools import islice
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from sqlalchemy import Connection, select
 
 from tillsight.api.deps import Service, require
 from tillsight.api.routes.events import ERRORS
 from tillsight.api.schemas import CustomerOut, FiringOut
-from tillsight.store import queries, schema
+from tillsight.store import queries
 
 router = APIRouter(prefix="/v1", tags=["customers"])
 
@@ -25,7 +24,7 @@ def get_customer(
 ) -> CustomerOut:
     """A customer by key, POS customer id or loyalty id (merged ids follow)."""
     with service.store.read() as conn:
-        key = _survivor(conn, queries.find_customer_key(conn, customer_id))
+        key = queries.find_customer_key(conn, customer_id)
         profile = queries.profile(conn, key)
         entries = queries.timeline(conn, key, include_superseded=superseded)
     return CustomerOut.of(profile, entries)
@@ -44,15 +43,3 @@ def get_firings(
         FiringOut(customer_id=key, rule_id=rule, at=at, event_id=event_id)
         for key, rule, at, event_id in rows
     ]
-
-
-def _survivor(conn: Connection, key: str) -> str:
-    customers = schema.customers
-    for _ in range(10):
-        merged_into = conn.execute(
-            select(customers.c.merged_into).where(customers.c.key == key)
-        ).scalar_one_or_none()
-        if merged_into is None:
-            return key
-        key = merged_into
-    return key
