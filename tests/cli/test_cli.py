@@ -226,9 +226,16 @@ LINE = {"sku": "A", "quantity": "1", "unit_price": "12.50", "line_id": "L1"}
         pytest.param(
             {},
             {"refunds_event_id": "pos:9"},
-            "return of 12.50 names sale pos:9, not in this history: taken as "
-            "unlinked, takes back 12.50",
+            "return of 12.50 names pos:9, not a sale in this customer's history: "
+            "taken as unlinked, takes back 12.50",
             id="a sale not in the history",
+        ),
+        pytest.param(
+            {"type": "return"},
+            {"refunds_event_id": "pos:1"},
+            "return of 12.50 names pos:1, not a sale in this customer's history: "
+            "taken as unlinked, takes back 12.50",
+            id="a return, not a sale",
         ),
     ],
 )  # fmt: skip

@@ -137,8 +137,8 @@ _WHAT = {
 }
 _MISMATCH = {
     "unknown_sale": (
-        "return of {refund} names sale {sale}, not in this history: taken as "
-        "unlinked, takes back {taken_back}"
+        "return of {refund} names {sale}, not a sale in this customer's history: "
+        "taken as unlinked, takes back {taken_back}"
     ),
     "more_than_the_sale": (
         "return of {refund} is more than the {left_of_sale} left of sale {sale}: "
