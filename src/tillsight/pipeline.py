@@ -316,7 +316,8 @@ class Replayer:
     ) -> None:
         self.summary.rebuilt_customers += 1
         log.info("customer_rebuilt", customer=key, late_event=cause)
-        replace_decisions(conn, self._runner.states[key], decisions, now, cause)
+        state = self._runner.states[key]
+        self.summary.firings += replace_decisions(conn, state, decisions, now, cause)
 
     def _merge(
         self,

@@ -713,3 +713,15 @@ def test_an_action_superseded_by_a_late_event_comes_back_when_it_holds_again(
         ("superseded", True),
         ("pending", False),
     )
+
+
+def test_the_summary_counts_the_firings_a_late_event_brings(store: Engine) -> None:
+    replay(store, [sale("E2", "2025-03-01T10:00:00+00:00", "10.00")])
+
+    # E1 moves the first purchase to January: first_purchase fires anew at
+    # E1 (its firing at E2 no longer holds), and nothing else changes.
+    summary = replay(store, [sale("E1", "2025-01-01T10:00:00+00:00", "10.00")])
+
+    assert summary.rebuilt_customers == 1
+    assert summary.firings == 1
+    assert fired_rules(store) == Counter({"first_purchase": 1})

@@ -153,8 +153,9 @@ def replace_decisions(
     decisions: list[Decision],
     recorded_at: datetime,
     cause_event_id: str,
-) -> None:
-    """After a rebuild: keep what still holds, supersede the rest, add the new.
+) -> int:
+    """After a rebuild: keep what still holds, supersede the rest, add the new;
+    return how many rule firings are new to the timeline.
 
     An action is known by what it asks (see :func:`_asked`), not by its
     idempotency key: after a merge, the survivor's outbox holds actions keyed
@@ -167,7 +168,7 @@ def replace_decisions(
     rule and event. Should the balance still differ from the ledger's sum, one
     ``rebuild`` entry naming the late event makes up the difference.
     """
-    _flip_timeline(conn, state.key, {d.identity for d in decisions})
+    held = _flip_timeline(conn, state.key, {d.identity for d in decisions})
     asked = _settle_outbox(conn, state.key, decisions, recorded_at)
     fresh = [
         d for d in decisions if d.kind is not Kind.ACTION or _asked(d) not in asked
@@ -175,6 +176,7 @@ def replace_decisions(
     write_decisions(conn, fresh, recorded_at, ledger=False)
     _reconcile_ledger(conn, state.key, decisions, recorded_at)
     _settle_ledger(conn, state, recorded_at, cause_event_id)
+    return sum(d.kind is Kind.RULE_FIRED and d.identity not in held for d in decisions)
 
 
 Asked = tuple[str, str, str, str, int]
@@ -240,7 +242,11 @@ def _settle_outbox(
     return asked
 
 
-def _flip_timeline(conn: Connection, key: str, wanted: set[tuple[Any, ...]]) -> None:
+def _flip_timeline(
+    conn: Connection, key: str, wanted: set[tuple[Any, ...]]
+) -> set[tuple[Any, ...]]:
+    """Supersede the rows that no longer hold and revive those that hold again;
+    return what the timeline held before."""
     table = schema.timeline
     rows = conn.execute(
         select(
@@ -254,6 +260,7 @@ def _flip_timeline(conn: Connection, key: str, wanted: set[tuple[Any, ...]]) -> 
         ).where(table.c.customer_key == key)
     ).all()
     flips: list[dict[str, Any]] = []
+    held: set[tuple[Any, ...]] = set()
     for row in rows:
         identity = (
             key,
@@ -263,6 +270,8 @@ def _flip_timeline(conn: Connection, key: str, wanted: set[tuple[Any, ...]]) -> 
             row.subject,
             instant_us(row.at),
         )
+        if not row.superseded:
+            held.add(identity)
         still_holds = identity in wanted
         if still_holds == row.superseded:
             flips.append({"row_id": row.id, "flag": not still_holds})
@@ -273,6 +282,7 @@ def _flip_timeline(conn: Connection, key: str, wanted: set[tuple[Any, ...]]) -> 
             .values(superseded=bindparam("flag")),
             flips,
         )
+    return held
 
 
 def _reconcile_ledger(
