@@ -11,8 +11,9 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.pool import NullPool
 
 from tillsight.errors import StoreError
 
@@ -49,7 +50,11 @@ def connect(
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     if migrate_schema:
-        migrate(engine)
+        try:
+            migrate(engine)
+        except BaseException:
+            engine.dispose()  # nobody else will: the caller never gets it
+            raise
     return engine
 
 
@@ -103,9 +108,15 @@ def migrate(engine: Engine) -> None:
     try:
         if _is_current(engine, config):
             return
-        with migration_lock(engine), engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, "heads")
+        with migration_lock(engine):
+            target = _transactional(engine)
+            try:
+                with target.begin() as connection:
+                    config.attributes["connection"] = connection
+                    command.upgrade(config, "heads")
+            finally:
+                if target is not engine:
+                    target.dispose()
     except SQLAlchemyError as exc:
         said = str(getattr(exc, "orig", None) or exc)
         if "readonly database" in said:
@@ -114,6 +125,32 @@ def migrate(engine: Engine) -> None:
                 " that only reads needs to write the file and its folder)"
             )
         raise StoreError(f"cannot migrate {_safe(str(engine.url))}: {said}") from exc
+
+
+def _transactional(engine: Engine) -> Engine:
+    """An engine whose transactions hold DDL too, for migrating.
+
+    Python's sqlite3 module commits on its own around ``CREATE TABLE``, so a
+    migration stopped halfway (a killed first run) would leave half a schema
+    that no later run could finish. On SQLite the migration runs on an engine
+    of its own that leaves transactions to SQLite: ``BEGIN IMMEDIATE`` first,
+    so that every table or none is made.
+    """
+    if engine.dialect.name != "sqlite":
+        return engine
+    own = create_engine(engine.url, poolclass=NullPool)
+    event.listen(own, "connect", _sqlite_pragmas)
+    event.listen(own, "connect", _sqlite_driver_off)
+    event.listen(own, "begin", _begin_immediate)
+    return own
+
+
+def _sqlite_driver_off(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None
+
+
+def _begin_immediate(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _is_current(engine: Engine, config: Config) -> bool:
