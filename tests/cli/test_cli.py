@@ -424,6 +424,7 @@ def test_markup_in_the_data_is_printed_not_obeyed(
     assert result.exit_code == 0, result.output
     assert "rejected [/oops] [bold]x: currency" in result.output
     assert "replaying [red]till.jsonl" in result.output
+    assert "1 event refused, kept in" in " ".join(result.output.split())
     assert "(fix them and replay that file)" in result.output
 
 

@@ -300,14 +300,18 @@ def print_summary(summary: ReplaySummary, kept: KeptFiles) -> None:
     if kept.rejected_rows is not None:
         how = "" if kept.rejected_rows.suffix == ".jsonl" else " with the same mapping"
         console.print(
-            f"[yellow]{summary.rejected_rows:,} bad rows kept in "
+            f"[yellow]{_count(summary.rejected_rows, 'bad row')} kept in "
             f"{escape(str(kept.rejected_rows))}[/] (fix them and replay that "
             f"file{how})",
             markup=True,
         )
     if kept.refused_events is not None:
         console.print(
-            f"[yellow]{len(summary.rejected_events):,} events refused, kept in "
-            f"{escape(str(kept.refused_events))}[/] (fix them and replay that file)",
+            f"[yellow]{_count(len(summary.rejected_events), 'event')} refused, kept "
+            f"in {escape(str(kept.refused_events))}[/] (fix them and replay that file)",
             markup=True,
         )
+
+
+def _count(number: int, thing: str) -> str:
+    return f"{number:,} {thing}" + ("" if number == 1 else "s")
