@@ -30,3 +30,14 @@ def test_a_first_migration_stopped_halfway_leaves_no_half_schema(
 
     assert left == {"timers"}
     assert {"customers", "events", "timeline", "outbox", "timers"} <= made
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_a_store_in_memory_is_migrated_in_its_own_connection(url: str) -> None:
+    store = connect(url)
+    try:
+        tables = set(inspect(store).get_table_names())
+    finally:
+        store.dispose()
+
+    assert {"customers", "events", "timeline", "outbox"} <= tables

@@ -134,10 +134,11 @@ def _transactional(engine: Engine) -> Engine:
     migration stopped halfway (a killed first run) would leave half a schema
     that no later run could finish. On SQLite the migration runs on an engine
     of its own that leaves transactions to SQLite: ``BEGIN IMMEDIATE`` first,
-    so that every table or none is made.
+    so that every table or none is made. A store in memory lives only in
+    its engine's connection, so it is migrated there.
     """
-    if engine.dialect.name != "sqlite":
-        return engine
+    if not sqlite_file(engine.url.render_as_string(hide_password=False)):
+        return engine  # not SQLite, or SQLite in memory
     own = create_engine(engine.url, poolclass=NullPool)
     event.listen(own, "connect", _sqlite_pragmas)
     event.listen(own, "connect", _sqlite_driver_off)

@@ -1,15 +1,18 @@
-"""One replay at a time per store.
+"""One replay at a time per store, and one migration.
 
 A replay keeps every customer's state in memory for its whole run and writes
 it back batch by batch. A second replay into the same store at the same time
 would resolve identities and read states that the first is about to change,
 and split customers in two. So a replay holds the store's replay lock from
-its first read to its last write, and a second one waits for it.
+its first read to its last write, and a second one waits for it. Bringing
+the schema up to date has a lock of its own (``migration_lock``), so that
+two commands opening a new store at once do not both create its tables.
 
 - PostgreSQL: a session-level advisory lock, on a connection of its own; the
   server gives it up when that connection closes, so a killed replay frees it.
-- A SQLite file: an operating-system lock on ``<file>.replay-lock`` beside it
-  (the ``filelock`` package), which ends with the process that held it.
+- A SQLite file: an operating-system lock on ``<file>.replay-lock`` (or
+  ``.migrate-lock``) beside it (the ``filelock`` package), which ends with
+  the process that held it.
 - SQLite in memory: one process sees it, so there is nothing to share.
 
 The live service does not take this lock: it reads each customer's state
